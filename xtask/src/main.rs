@@ -1,0 +1,150 @@
+//! Project tasks, run as `cargo xtask <task>`.
+//!
+//! `cargo xtask test` is the one command that runs every test of the project
+//! (README, `.ci/run`). It is a list of named steps, each a command line; a
+//! step that fails stops the run with its name. `--only NAME[,NAME]` runs a
+//! subset, `--skip NAME[,NAME]` leaves some out, `--list` prints the steps.
+//!
+//! Tests that need hardware (a Vulkan device, libcufile, wine) skip with a
+//! printed reason unless `DS_REQUIRE_ALL=1` is set, which `.ci/run` does so a
+//! missing piece fails CI instead of passing silently.
+
+#![forbid(unsafe_code)]
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// One step of `cargo xtask test`.
+struct Step {
+    name: &'static str,
+    what: &'static str,
+    run: fn(&Ctx) -> Result<(), String>,
+}
+
+/// What every step needs: the workspace root.
+struct Ctx {
+    root: PathBuf,
+}
+
+impl Ctx {
+    fn cmd(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        c.args(args).current_dir(&self.root);
+        c
+    }
+}
+
+fn run(mut c: Command) -> Result<(), String> {
+    let shown = format!("{c:?}");
+    eprintln!("$ {shown}");
+    let status = c.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
+}
+
+fn steps() -> Vec<Step> {
+    vec![
+        Step {
+            name: "fmt",
+            what: "rustfmt check of the workspace",
+            run: |cx| run(cx.cmd("cargo", &["fmt", "--all", "--", "--check"])),
+        },
+        Step {
+            name: "clippy",
+            what: "clippy on every target, warnings are errors",
+            run: |cx| {
+                run(cx.cmd(
+                    "cargo",
+                    &[
+                        "clippy",
+                        "--workspace",
+                        "--all-targets",
+                        "--all-features",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ],
+                ))
+            },
+        },
+        Step {
+            name: "unit",
+            what: "cargo test of the whole workspace",
+            run: |cx| run(cx.cmd("cargo", &["test", "--workspace", "--all-features"])),
+        },
+    ]
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: cargo xtask test [--list] [--only A,B] [--skip A,B]\n\
+         tasks:\n  test    run every test of the project (what CI runs)"
+    );
+    ExitCode::from(2)
+}
+
+fn split(v: Option<String>) -> Vec<String> {
+    v.map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let mut args = env::args().skip(1);
+    let Some(task) = args.next() else {
+        return usage();
+    };
+    if task != "test" {
+        return usage();
+    }
+    let (mut only, mut skip, mut list) = (Vec::new(), Vec::new(), false);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--list" => list = true,
+            "--only" => only = split(args.next()),
+            "--skip" => skip = split(args.next()),
+            _ => return usage(),
+        }
+    }
+    let all = steps();
+    for name in only.iter().chain(&skip) {
+        if !all.iter().any(|s| s.name == name) {
+            eprintln!("unknown step {name:?}; `cargo xtask test --list` shows them");
+            return ExitCode::from(2);
+        }
+    }
+    if list {
+        for s in &all {
+            println!("{:<12} {}", s.name, s.what);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf();
+    let cx = Ctx { root };
+    let started = Instant::now();
+    for s in all
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| o == s.name))
+        .filter(|s| !skip.iter().any(|o| o == s.name))
+    {
+        let t = Instant::now();
+        eprintln!("==> {} ({})", s.name, s.what);
+        if let Err(e) = (s.run)(&cx) {
+            eprintln!("FAILED step {}: {e}", s.name);
+            return ExitCode::FAILURE;
+        }
+        eprintln!("<== {} ok in {:.1}s", s.name, t.elapsed().as_secs_f64());
+    }
+    eprintln!(
+        "all steps passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
