@@ -1,0 +1,541 @@
+//! Decoder of one tile payload: the 32-lane GDeflate bitstream (SPEC §3).
+//!
+//! # Why it is fast
+//!
+//! * **Sequential CPU form (SPEC §3.9).** Turns run in bitstream order; a
+//!   length turn refills its lane and decodes the distance at once, then the
+//!   match is copied immediately. Output is written strictly in token order,
+//!   with no reservation or deferred-copy bookkeeping; the lane's next turn
+//!   is only its refill (a bit in `pending`).
+//! * **Independent lanes.** Consecutive turns use different lanes, so the
+//!   table lookup of one turn does not wait for the bit-buffer shift of the
+//!   previous turn as it does in plain DEFLATE; the only chain between turns
+//!   is the word cursor `p` and the output position, both simple adds. The
+//!   out-of-order core overlaps several turns.
+//! * **Branch-free refill.** `refill` always loads the word at `p` and masks
+//!   it in only when the lane holds fewer than 32 bits, so the
+//!   hard-to-predict "does this lane need a word" question is no branch.
+//! * **One table lookup per item** (see `huffman`): literal byte, length or
+//!   distance base, codeword length and extra-bit count all come from one
+//!   entry; subtables only for codewords over 11 (litlen) / 8 (distance) bits.
+//! * **No per-symbol bounds checks in the fast loop.** The loop runs while
+//!   [`FAST_INPUT_MARGIN`] payload bytes and [`FAST_OUTPUT_MARGIN`] output
+//!   bytes remain, which covers every read and write one turn can make; a
+//!   match checks its length once. A careful slow loop, with checked reads
+//!   and writes, takes over for the tail.
+//! * **Stored blocks copy 128 bytes per step** (see [`stored_groups`]): in a
+//!   stored block every lane reads exactly one word per four rounds, in an
+//!   order fixed for the whole block, so 32 words become 128 output bytes
+//!   with a transpose instead of 128 single-byte turns.
+//!
+//! # Lane bit buffer
+//!
+//! ```text
+//!   buf[lane] (u64), LSB = next bit of the lane
+//!  63                      n                          0
+//! +-----------------------+----------------------------+
+//! |    zero (invariant)    |  n valid bits, n <= 63     |
+//! +-----------------------+----------------------------+
+//!   refill: if n < 32 { buf |= word(p) << n; n += 32; p += 4 }
+//! ```
+//!
+//! At the start of every turn a lane holds at least 32 bits (every turn ends
+//! with that lane's refill), and no item is longer than 31 bits, so an item
+//! never straddles a refill. The one exception is the distance in the
+//! sequential form, read after the length turn's refill: it needs at most 29
+//! bits, and the lane holds at least 32 then.
+
+use crate::copy;
+use crate::error::{CodeKind, Corruption};
+use crate::huffman::{
+    self, DIST_BITS, DIST_ENOUGH, DIST_TEMPLATES, END_OF_BLOCK, EXCEPTIONAL, FIXED_DIST,
+    FIXED_LITLEN, LITERAL, LITLEN_BITS, LITLEN_ENOUGH, LITLEN_TEMPLATES, MAX_LEN, MAX_PRECODE_LEN,
+    NO_SYMBOL, NUM_DIST, NUM_LITLEN, NUM_PRECODE, PRECODE_BITS, PRECODE_ENOUGH, PRECODE_TEMPLATES,
+    SUBTABLE,
+};
+use crate::words;
+
+/// Number of lanes.
+pub(crate) const LANES: usize = 32;
+/// Uncompressed size of a full tile.
+pub(crate) const TILE: usize = 65536;
+/// Bytes of the 32 initial words.
+pub(crate) const INITIAL_WORDS_BYTES: usize = LANES * 4;
+
+/// The most payload bytes one symbol-section turn reads: one refill word
+/// (a length turn refills once, then decodes its distance from the lane
+/// without refilling).
+pub(crate) const FAST_INPUT_MARGIN: usize = 4;
+/// The most output bytes one turn writes without its own length check: a
+/// literal. Matches check `length <= room` and copy in
+/// [`copy::WILD_COPY_SLACK`]-byte steps only when that much room remains.
+pub(crate) const FAST_OUTPUT_MARGIN: usize = 1;
+
+/// Code-length symbol order (RFC 1951 §3.2.7).
+const PRECODE_ORDER: [usize; NUM_PRECODE] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
+
+/// Mask of the low `k` bits (`k <= 63`).
+#[inline(always)]
+fn mask(k: u32) -> u64 {
+    (1u64 << k) - 1
+}
+
+/// A failure inside a tile: the read cursor and what was wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fail {
+    /// Payload byte offset of the read cursor.
+    pub(crate) offset: usize,
+    /// What was wrong.
+    pub(crate) kind: Corruption,
+}
+
+/// The 32 lanes' bit buffers and the shared word cursor (SPEC §3.2).
+struct Lanes<'a> {
+    src: &'a [u8],
+    p: usize,
+    buf: [u64; LANES],
+    n: [u32; LANES],
+}
+
+impl<'a> Lanes<'a> {
+    /// Loads the 32 initial words.
+    fn new(src: &'a [u8]) -> Result<Self, Fail> {
+        if src.len() < INITIAL_WORDS_BYTES {
+            return Err(Fail {
+                offset: src.len() & !3,
+                kind: Corruption::ReadPastEnd {
+                    word_offset: src.len() & !3,
+                },
+            });
+        }
+        let mut buf = [0u64; LANES];
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = u64::from(words::load_checked(src, 4 * i).unwrap_or(0));
+        }
+        Ok(Lanes {
+            src,
+            p: INITIAL_WORDS_BYTES,
+            buf,
+            n: [32; LANES],
+        })
+    }
+
+    fn fail(&self, kind: Corruption) -> Fail {
+        Fail {
+            offset: self.p,
+            kind,
+        }
+    }
+
+    /// `refill(lane)` with a bounds check: errors only if a word is needed
+    /// and the payload has none left.
+    #[inline(always)]
+    fn refill(&mut self, lane: usize) -> Result<(), Fail> {
+        if self.n[lane] < 32 {
+            let Some(w) = words::load_checked(self.src, self.p) else {
+                return Err(self.fail(Corruption::ReadPastEnd {
+                    word_offset: self.p,
+                }));
+            };
+            self.buf[lane] |= u64::from(w) << self.n[lane];
+            self.n[lane] += 32;
+            self.p += 4;
+        }
+        Ok(())
+    }
+
+    /// `refill(lane)` without a branch on the lane's fill level. The caller
+    /// guarantees `p + 4 <= src.len()`.
+    #[inline(always)]
+    fn refill_fast(&mut self, lane: usize) {
+        debug_assert!(self.p + 4 <= self.src.len());
+        let w = u64::from(words::load_in_bounds(self.src, self.p));
+        let n = self.n[lane];
+        let need = u32::from(n < 32);
+        self.buf[lane] |= (w << n) & 0u64.wrapping_sub(u64::from(need));
+        self.n[lane] = n + (need << 5);
+        self.p += (need << 2) as usize;
+    }
+
+    /// Takes `k` bits (`k <= n[lane]`, `k <= 32`) from a lane.
+    #[inline(always)]
+    fn bits(&mut self, lane: usize, k: u32) -> u32 {
+        debug_assert!(k <= self.n[lane] && k <= 32);
+        let v = (self.buf[lane] & mask(k)) as u32;
+        self.consume(lane, k);
+        v
+    }
+
+    /// Drops `k` bits (`k <= n[lane]`) from a lane.
+    #[inline(always)]
+    fn consume(&mut self, lane: usize, k: u32) {
+        debug_assert!(k <= self.n[lane]);
+        self.buf[lane] >>= k;
+        self.n[lane] -= k;
+    }
+}
+
+/// Reusable decoder state for tiles: the dynamic Huffman tables. About
+/// 11 KiB; lives on the caller's stack (no allocation).
+pub(crate) struct TileDecoder {
+    litlen: [u32; LITLEN_ENOUGH],
+    dist: [u32; DIST_ENOUGH],
+    precode: [u32; PRECODE_ENOUGH],
+    lens: [u8; NUM_LITLEN + NUM_DIST],
+    /// Rule 21: require every payload byte to be consumed.
+    pub(crate) strict: bool,
+}
+
+/// Which tables a Huffman block uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tables {
+    Fixed,
+    Dynamic,
+}
+
+impl TileDecoder {
+    pub(crate) fn new(strict: bool) -> Self {
+        TileDecoder {
+            litlen: [0; LITLEN_ENOUGH],
+            dist: [0; DIST_ENOUGH],
+            precode: [0; PRECODE_ENOUGH],
+            lens: [0; NUM_LITLEN + NUM_DIST],
+            strict,
+        }
+    }
+
+    /// Decodes one tile payload into `out`, whose length is the tile's
+    /// expected uncompressed size (at most 64 KiB); the tile must produce
+    /// exactly that many bytes.
+    pub(crate) fn decode(&mut self, src: &[u8], out: &mut [u8]) -> Result<(), Fail> {
+        debug_assert!(out.len() <= TILE);
+        let mut lanes = Lanes::new(src)?;
+        let mut pos = 0usize;
+        loop {
+            // Block header on lane 0 (SPEC §3.3); every lane holds >= 32 bits.
+            let bfinal = lanes.bits(0, 1);
+            let btype = lanes.bits(0, 2);
+            lanes.refill(0)?;
+            match btype {
+                0 => pos = stored(&mut lanes, out, pos)?,
+                1 => pos = self.symbols(&mut lanes, out, pos, Tables::Fixed)?,
+                2 => {
+                    self.dynamic_header(&mut lanes)?;
+                    pos = self.symbols(&mut lanes, out, pos, Tables::Dynamic)?;
+                }
+                _ => return Err(lanes.fail(Corruption::ReservedBlockType)),
+            }
+            if bfinal == 1 {
+                break;
+            }
+        }
+        if pos != out.len() {
+            return Err(lanes.fail(Corruption::ShortOutput {
+                produced: pos,
+                expected: out.len(),
+            }));
+        }
+        if self.strict && lanes.p != src.len() {
+            return Err(lanes.fail(Corruption::UnconsumedInput {
+                consumed: lanes.p,
+                size: src.len(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Reads a dynamic block header (SPEC §3.6) and builds its tables.
+    fn dynamic_header(&mut self, lanes: &mut Lanes<'_>) -> Result<(), Fail> {
+        let hlit = lanes.bits(0, 5) as usize + 257;
+        let hdist = lanes.bits(0, 5) as usize + 1;
+        let hclen = lanes.bits(0, 4) as usize + 4;
+        lanes.refill(0)?;
+
+        let mut prelens = [0u8; NUM_PRECODE];
+        for (j, &sym) in PRECODE_ORDER.iter().enumerate().take(hclen) {
+            prelens[sym] = lanes.bits(j, 3) as u8;
+            lanes.refill(j)?;
+        }
+        huffman::build(
+            &prelens,
+            &PRECODE_TEMPLATES,
+            &mut self.precode,
+            PRECODE_BITS,
+            MAX_PRECODE_LEN,
+        )
+        .map_err(|e| lanes.fail(e.corruption(CodeKind::Precode)))?;
+
+        let total = hlit + hdist;
+        let mut i = 0usize;
+        let mut lane = 0usize;
+        while i < total {
+            let e = self.precode[(lanes.buf[lane] & mask(PRECODE_BITS)) as usize];
+            if e & EXCEPTIONAL != 0 {
+                return Err(lanes.fail(Corruption::EmptyCodeUsed(CodeKind::Precode)));
+            }
+            lanes.consume(lane, e & 0x3F);
+            let sym = e >> 16;
+            let (value, count) = match sym {
+                0..=15 => (sym as u8, 1),
+                16 => {
+                    if i == 0 {
+                        return Err(lanes.fail(Corruption::RepeatWithoutPrevious));
+                    }
+                    (self.lens[i - 1], 3 + lanes.bits(lane, 2) as usize)
+                }
+                17 => (0, 3 + lanes.bits(lane, 3) as usize),
+                _ => (0, 11 + lanes.bits(lane, 7) as usize),
+            };
+            if i + count > total {
+                return Err(lanes.fail(Corruption::RepeatOverrun {
+                    produced: i + count,
+                    wanted: total,
+                }));
+            }
+            self.lens[i..i + count].fill(value);
+            i += count;
+            lanes.refill(lane)?;
+            lane = (lane + 1) % LANES;
+        }
+
+        let mut ll = [0u8; NUM_LITLEN];
+        ll[..hlit].copy_from_slice(&self.lens[..hlit]);
+        if ll[256] == 0 {
+            return Err(lanes.fail(Corruption::NoEndOfBlockCode));
+        }
+        huffman::build(
+            &ll,
+            &LITLEN_TEMPLATES,
+            &mut self.litlen,
+            LITLEN_BITS,
+            MAX_LEN,
+        )
+        .map_err(|e| lanes.fail(e.corruption(CodeKind::LitLen)))?;
+        let mut dl = [0u8; NUM_DIST];
+        dl[..hdist].copy_from_slice(&self.lens[hlit..total]);
+        huffman::build(&dl, &DIST_TEMPLATES, &mut self.dist, DIST_BITS, MAX_LEN)
+            .map_err(|e| lanes.fail(e.corruption(CodeKind::Distance)))?;
+        Ok(())
+    }
+
+    /// The symbol section of a Huffman block (SPEC §3.7), in the sequential
+    /// form. Returns the new output position.
+    fn symbols(
+        &self,
+        lanes: &mut Lanes<'_>,
+        out: &mut [u8],
+        mut pos: usize,
+        tables: Tables,
+    ) -> Result<usize, Fail> {
+        let (ll, dt): (&[u32], &[u32]) = match tables {
+            Tables::Fixed => (&FIXED_LITLEN, &FIXED_DIST),
+            Tables::Dynamic => (&self.litlen, &self.dist),
+        };
+        let mut lane = 0usize;
+        // Bit i set: lane i's distance was decoded already; its next turn
+        // only refills.
+        let mut pending: u32 = 0;
+        let src_len = lanes.src.len();
+        let out_len = out.len();
+        loop {
+            let fast =
+                lanes.p + FAST_INPUT_MARGIN <= src_len && pos + FAST_OUTPUT_MARGIN <= out_len;
+            if pending & (1 << lane) != 0 {
+                pending &= !(1 << lane);
+                if fast {
+                    lanes.refill_fast(lane);
+                } else {
+                    lanes.refill(lane)?;
+                }
+                lane = (lane + 1) % LANES;
+                continue;
+            }
+            let bits = lanes.buf[lane];
+            let mut e = ll[(bits & mask(LITLEN_BITS)) as usize];
+            if e & LITERAL != 0 {
+                if pos >= out_len {
+                    return Err(lanes.fail(Corruption::OutputOverrun {
+                        position: pos,
+                        wanted: 1,
+                        expected: out_len,
+                    }));
+                }
+                out[pos] = (e >> 16) as u8;
+                pos += 1;
+                lanes.consume(lane, e & 0x3F);
+                if fast {
+                    lanes.refill_fast(lane);
+                } else {
+                    lanes.refill(lane)?;
+                }
+                lane = (lane + 1) % LANES;
+                continue;
+            }
+            let mut bits = bits;
+            if e & (EXCEPTIONAL | SUBTABLE) == EXCEPTIONAL | SUBTABLE {
+                lanes.consume(lane, LITLEN_BITS);
+                bits >>= LITLEN_BITS;
+                e = ll[(e >> 16) as usize + (bits & mask((e >> 8) & 0xF)) as usize];
+                if e & LITERAL != 0 {
+                    if pos >= out_len {
+                        return Err(lanes.fail(Corruption::OutputOverrun {
+                            position: pos,
+                            wanted: 1,
+                            expected: out_len,
+                        }));
+                    }
+                    out[pos] = (e >> 16) as u8;
+                    pos += 1;
+                    lanes.consume(lane, e & 0x3F);
+                    if fast {
+                        lanes.refill_fast(lane);
+                    } else {
+                        lanes.refill(lane)?;
+                    }
+                    lane = (lane + 1) % LANES;
+                    continue;
+                }
+            }
+            if e & EXCEPTIONAL != 0 {
+                if e & END_OF_BLOCK != 0 {
+                    lanes.consume(lane, e & 0x3F);
+                    lanes.refill(lane)?;
+                    // The 31 turns after EOB only finish pending distances,
+                    // which in the sequential form means only their refills.
+                    for j in 1..LANES {
+                        lanes.refill((lane + j) % LANES)?;
+                    }
+                    return Ok(pos);
+                }
+                let sym = e >> 16;
+                return Err(lanes.fail(if sym == NO_SYMBOL {
+                    Corruption::EmptyCodeUsed(CodeKind::LitLen)
+                } else {
+                    Corruption::InvalidLengthSymbol(sym as u16)
+                }));
+            }
+            // Length: base + extra bits, then the turn's refill.
+            let total = e & 0x3F;
+            let len = (e >> 16) as usize + ((bits & mask(total)) >> ((e >> 8) & 0xF)) as usize;
+            lanes.consume(lane, total);
+            if fast {
+                lanes.refill_fast(lane);
+            } else {
+                lanes.refill(lane)?;
+            }
+            // Distance, from the same lane (>= 32 bits after the refill).
+            let mut bits = lanes.buf[lane];
+            let mut d = dt[(bits & mask(DIST_BITS)) as usize];
+            if d & EXCEPTIONAL != 0 {
+                if d & SUBTABLE == 0 {
+                    return Err(lanes.fail(Corruption::EmptyCodeUsed(CodeKind::Distance)));
+                }
+                lanes.consume(lane, DIST_BITS);
+                bits >>= DIST_BITS;
+                d = dt[(d >> 16) as usize + (bits & mask((d >> 8) & 0xF)) as usize];
+            }
+            let total = d & 0x3F;
+            let dist = (d >> 16) as usize + ((bits & mask(total)) >> ((d >> 8) & 0xF)) as usize;
+            lanes.consume(lane, total);
+            if dist > pos {
+                return Err(lanes.fail(Corruption::DistanceTooFar {
+                    distance: dist,
+                    position: pos,
+                }));
+            }
+            if len > out_len - pos {
+                return Err(lanes.fail(Corruption::OutputOverrun {
+                    position: pos,
+                    wanted: len,
+                    expected: out_len,
+                }));
+            }
+            copy::copy_match(out, pos, dist, len);
+            pos += len;
+            pending |= 1 << lane;
+            lane = (lane + 1) % LANES;
+        }
+    }
+}
+
+/// A stored block (SPEC §3.4): `LEN` on lane 0, then byte `j` on lane
+/// `j mod 32`, each followed by that lane's refill. Returns the new output
+/// position.
+fn stored(lanes: &mut Lanes<'_>, out: &mut [u8], pos: usize) -> Result<usize, Fail> {
+    let len = lanes.bits(0, 16) as usize;
+    if len == 0 {
+        lanes.refill(0)?;
+        return Ok(pos);
+    }
+    if len > out.len() - pos {
+        return Err(lanes.fail(Corruption::OutputOverrun {
+            position: pos,
+            wanted: len,
+            expected: out.len(),
+        }));
+    }
+    let dst = &mut out[pos..pos + len];
+    // First round byte by byte: lane 0 may hold fewer than 32 bits after LEN.
+    let first = len.min(LANES);
+    for (j, b) in dst[..first].iter_mut().enumerate() {
+        *b = lanes.bits(j, 8) as u8;
+        lanes.refill(j)?;
+    }
+    let mut j = first;
+    j += stored_groups(lanes, &mut dst[first..]);
+    while j < len {
+        let lane = j % LANES;
+        dst[j] = lanes.bits(lane, 8) as u8;
+        lanes.refill(lane)?;
+        j += 1;
+    }
+    Ok(pos + len)
+}
+
+/// Copies whole 128-byte groups of a stored block (four rounds of 32
+/// turns), starting at lane 0 with every lane holding at least 32 bits.
+/// Returns the bytes written (a multiple of 128), leaving the tail to the
+/// byte loop.
+///
+/// In four rounds lane `i` outputs exactly the low 32 bits of its buffer
+/// and refills exactly once, in round `(n[i] - 32) / 8`; the buffer ends
+/// with the same fill `n[i]`. So the order in which the 32 lanes take the
+/// group's 32 words is the same for every group of the block: lanes
+/// refilling in round 0 first (in lane order), then round 1, and so on.
+fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
+    let groups = (dst.len() / (4 * LANES)).min((lanes.src.len() - lanes.p) / (4 * LANES));
+    if groups == 0 {
+        return 0;
+    }
+    // Word slot of each lane inside a group.
+    let mut slot = [0usize; LANES];
+    let mut next = 0;
+    for round in 0..4 {
+        for (lane, s) in slot.iter_mut().enumerate() {
+            if (lanes.n[lane] - 32) / 8 == round {
+                *s = next;
+                next += 1;
+            }
+        }
+    }
+    debug_assert_eq!(next, LANES);
+    for (g, chunk) in dst.chunks_exact_mut(4 * LANES).take(groups).enumerate() {
+        let base = lanes.p + g * 4 * LANES;
+        let src = &lanes.src[base..base + 4 * LANES];
+        for lane in 0..LANES {
+            let b = lanes.buf[lane];
+            let v = b as u32;
+            chunk[lane] = v as u8;
+            chunk[LANES + lane] = (v >> 8) as u8;
+            chunk[2 * LANES + lane] = (v >> 16) as u8;
+            chunk[3 * LANES + lane] = (v >> 24) as u8;
+            let s = 4 * slot[lane];
+            let w = u32::from_le_bytes([src[s], src[s + 1], src[s + 2], src[s + 3]]);
+            lanes.buf[lane] = (b >> 32) | (u64::from(w) << (lanes.n[lane] - 32));
+        }
+    }
+    lanes.p += groups * 4 * LANES;
+    groups * 4 * LANES
+}
