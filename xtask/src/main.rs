@@ -77,6 +77,28 @@ fn steps() -> Vec<Step> {
             what: "cargo test of the whole workspace",
             run: |cx| run(cx.cmd("cargo", &["test", "--workspace", "--all-features"])),
         },
+        Step {
+            name: "miri",
+            what: "ds-core's tests under miri (UB and data-race checks)",
+            run: |cx| run(cx.cmd("cargo", &["+nightly", "miri", "test", "-p", "ds-core"])),
+        },
+        Step {
+            name: "loom",
+            what: "loom model tests of ds-core's state machine (own target dir)",
+            run: |cx| {
+                let target = env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| cx.root.join("target"), PathBuf::from)
+                    .join("loom");
+                let mut c = cx.cmd(
+                    "cargo",
+                    &["test", "-p", "ds-core", "--test", "loom", "--release"],
+                );
+                c.env("RUSTFLAGS", "--cfg loom")
+                    .env("LOOM_MAX_PREEMPTIONS", "3")
+                    .env("CARGO_TARGET_DIR", target);
+                run(c)
+            },
+        },
     ]
 }
 
