@@ -25,8 +25,8 @@ use super::huffman::{canonical_codes, CodeBuilder};
 use super::lanes::{LaneWriter, LANES};
 use super::tables::{
     dist_slot, length_slot, DIST_BASE, DIST_EXTRA, EOB, FIXED_DIST_LENS, FIXED_LITLEN_LENS,
-    LENGTH_BASE, LENGTH_EXTRA, MAX_CODEWORD_LEN, MAX_PRECODE_LEN, NUM_DIST_SYMS, NUM_LITLEN_SYMS,
-    NUM_PRECODE_SYMS, PRECODE_ORDER,
+    LENGTH_BASE, LENGTH_EXTRA, LONG_MATCH, LONG_SLOT, MAX_CODEWORD_LEN, MAX_PRECODE_LEN, MIN_MATCH,
+    NUM_DIST_SYMS, NUM_LITLEN_SYMS, NUM_PRECODE_SYMS, PRECODE_ORDER,
 };
 
 /// Largest stored block.
@@ -358,33 +358,46 @@ fn write_stored_one(w: &mut LaneWriter<'_>, data: &[u8], last: bool) {
 /// Writes the symbol section of a fixed or dynamic block, EOB and the
 /// end-of-block pass included.
 fn write_symbols(w: &mut LaneWriter<'_>, items: &[Item], codes: &Codes) {
-    // Pending distance of each lane: bits and bit count (0 = none).
+    // Codeword and length of every match length below 258, extra bits
+    // included (symbol 285 is handled inline).
+    let mut len_bits = [0u32; LONG_MATCH];
+    let mut len_n = [0u8; LONG_MATCH];
+    for l in MIN_MATCH..LONG_MATCH {
+        let s = length_slot(l);
+        let n = codes.litlen_lens[257 + s];
+        len_bits[l] =
+            u32::from(codes.litlen_codes[257 + s]) | ((l as u32 - u32::from(LENGTH_BASE[s])) << n);
+        len_n[l] = n + LENGTH_EXTRA[s];
+    }
+    // Pending distance of each lane: bits and bit count; `pending` has bit
+    // `i` set while lane `i` owes its next turn to a distance.
     let mut pend_bits = [0u32; LANES];
     let mut pend_n = [0u32; LANES];
+    let mut pending = 0u32;
     let mut lane = 0usize;
     for &it in items {
-        while pend_n[lane] != 0 {
-            w.put(lane, pend_bits[lane], pend_n[lane]);
-            pend_n[lane] = 0;
-            w.end_turn(lane);
+        while pending & (1 << lane) != 0 {
+            w.turn(lane, pend_bits[lane], pend_n[lane]);
+            pending &= !(1 << lane);
             lane = (lane + 1) % LANES;
         }
         let len = it.len();
         if len == 0 {
             let sym = it.low();
-            w.put(
+            w.turn(
                 lane,
                 u32::from(codes.litlen_codes[sym]),
                 u32::from(codes.litlen_lens[sym]),
             );
         } else {
-            let ls = length_slot(len);
-            let sym = 257 + ls;
-            let n = u32::from(codes.litlen_lens[sym]);
-            let extra = u32::from(LENGTH_EXTRA[ls]);
-            let bits = u32::from(codes.litlen_codes[sym])
-                | ((len as u32 - u32::from(LENGTH_BASE[ls])) << n);
-            w.put(lane, bits, n + extra);
+            if len < LONG_MATCH {
+                w.turn(lane, len_bits[len], u32::from(len_n[len]));
+            } else {
+                let sym = 257 + LONG_SLOT;
+                let n = u32::from(codes.litlen_lens[sym]);
+                let bits = u32::from(codes.litlen_codes[sym]) | ((len as u32 - 3) << n);
+                w.turn(lane, bits, n + 16);
+            }
             let dist = it.low();
             let ds = dist_slot(dist);
             let dn = u32::from(codes.dist_lens[ds]);
@@ -392,30 +405,29 @@ fn write_symbols(w: &mut LaneWriter<'_>, items: &[Item], codes: &Codes) {
             pend_bits[lane] =
                 u32::from(codes.dist_codes[ds]) | ((dist as u32 - DIST_BASE[ds]) << dn);
             pend_n[lane] = dn + u32::from(DIST_EXTRA[ds]);
+            pending |= 1 << lane;
         }
-        w.end_turn(lane);
         lane = (lane + 1) % LANES;
     }
-    while pend_n[lane] != 0 {
-        w.put(lane, pend_bits[lane], pend_n[lane]);
-        pend_n[lane] = 0;
-        w.end_turn(lane);
+    while pending & (1 << lane) != 0 {
+        w.turn(lane, pend_bits[lane], pend_n[lane]);
+        pending &= !(1 << lane);
         lane = (lane + 1) % LANES;
     }
-    w.put(
+    w.turn(
         lane,
         u32::from(codes.litlen_codes[EOB]),
         u32::from(codes.litlen_lens[EOB]),
     );
-    w.end_turn(lane);
+    // The 31 turns after EOB only settle pending distances.
     for _ in 0..LANES - 1 {
         lane = (lane + 1) % LANES;
-        if pend_n[lane] != 0 {
-            w.put(lane, pend_bits[lane], pend_n[lane]);
-            pend_n[lane] = 0;
-            w.end_turn(lane);
+        if pending & (1 << lane) != 0 {
+            w.turn(lane, pend_bits[lane], pend_n[lane]);
+            pending &= !(1 << lane);
         }
     }
+    debug_assert_eq!(pending, 0);
 }
 
 /// How a block is coded.

@@ -3,117 +3,120 @@
 //!
 //! The caller performs exactly the turns the decoder will perform: for each
 //! turn it appends that turn's bits to one lane with [`LaneWriter::put`] and
-//! then calls [`LaneWriter::end_turn`]. The writer keeps, per lane, the bits
-//! not yet placed and a simulation of the decoder's bit count for that lane.
-//! Whenever the simulated count drops below 32 at the end of a turn, the
-//! decoder would refill, so the writer allocates the lane's next word at the
-//! current end of the payload. Bits are stored into a lane's allocated words
-//! in order; [`LaneWriter::finish`] stores the partial last words. Words that
-//! receive no bits stay zero, as in the reference encoder's output.
+//! then calls [`LaneWriter::end_turn`] ([`LaneWriter::turn`] does both). The
+//! writer keeps, per lane, the bits not yet placed and a simulation of the
+//! decoder's bit count for that lane. Whenever the simulated count drops
+//! below 32 at the end of a turn, the decoder would refill, so the writer
+//! allocates the lane's next word at the current end of the payload. Bits
+//! are stored into a lane's allocated words in order; [`LaneWriter::finish`]
+//! stores the partial last words. Words that receive no bits stay zero, as
+//! in the reference encoder's output.
 //!
 //! Invariant (from the decoder's rule that a turn never reads past its
 //! lane's loaded words): a lane's written bits never exceed 32 x its
-//! allocated words, so a full 32-bit group always has a word to go to, and
-//! at most two allocated words per lane are waiting for bits.
+//! allocated words, so a full 32-bit group always has a word to go to. The
+//! number of allocated words still waiting for bits is
+//! `(avail + nbits) / 32`, at most 2 (`avail` <= 63 and `nbits` < 32 after
+//! every turn).
 
 use alloc::vec::Vec;
 
 /// Number of lanes.
 pub(crate) const LANES: usize = 32;
 
-/// Serializes one tile payload into a byte vector.
+/// State of one lane.
+#[derive(Clone, Copy, Debug)]
+struct Lane {
+    /// Bits appended and not yet stored, LSB first.
+    buf: u64,
+    /// Number of valid bits in `buf` (< 32 between calls).
+    nbits: u32,
+    /// Simulated decoder bit count.
+    avail: u32,
+    /// Word indices of the allocated words waiting for bits, oldest first.
+    slot: [u32; 2],
+}
+
+/// Serializes one tile payload, appended to a byte vector on
+/// [`LaneWriter::finish`].
 #[derive(Debug)]
 pub(crate) struct LaneWriter<'a> {
     out: &'a mut Vec<u8>,
-    /// Offset of the payload's first byte in `out`.
-    base: usize,
-    /// Bits appended to each lane and not yet stored, LSB first.
-    buf: [u64; LANES],
-    /// Number of valid bits in `buf`.
-    nbits: [u32; LANES],
-    /// Simulated decoder bit count of each lane.
-    avail: [u32; LANES],
-    /// Allocated words waiting for bits (offsets into `out`), oldest first.
-    slots: [[usize; 2]; LANES],
-    /// Number of valid entries in `slots`.
-    nslots: [u8; LANES],
+    /// The payload as little-endian words (converted to bytes at the end).
+    words: Vec<u32>,
+    lanes: [Lane; LANES],
 }
 
 impl<'a> LaneWriter<'a> {
-    /// Starts a payload at the end of `out` with the 32 initial words.
+    /// Starts a payload, to be appended to `out`, with the 32 initial words.
     pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
-        let base = out.len();
-        out.resize(base + 4 * LANES, 0);
-        let mut slots = [[0usize; 2]; LANES];
-        for (i, s) in slots.iter_mut().enumerate() {
-            s[0] = base + 4 * i;
+        let mut lanes = [Lane {
+            buf: 0,
+            nbits: 0,
+            avail: 32,
+            slot: [0; 2],
+        }; LANES];
+        for (i, l) in lanes.iter_mut().enumerate() {
+            l.slot[0] = i as u32;
         }
-        LaneWriter {
-            out,
-            base,
-            buf: [0; LANES],
-            nbits: [0; LANES],
-            avail: [32; LANES],
-            slots,
-            nslots: [1; LANES],
-        }
+        let mut words = Vec::with_capacity(1024);
+        words.resize(LANES, 0);
+        LaneWriter { out, words, lanes }
     }
 
     /// Appends the low `n` bits of `bits` (n <= 32) to `lane` within the
     /// current turn.
     #[inline]
     pub(crate) fn put(&mut self, lane: usize, bits: u32, n: u32) {
-        let lane = lane & (LANES - 1);
+        let l = &mut self.lanes[lane & (LANES - 1)];
         debug_assert!(n <= 32 && (n == 32 || bits >> n == 0));
-        debug_assert!(
-            self.avail[lane] >= n,
-            "a turn read past the lane's loaded words"
-        );
-        self.buf[lane] |= u64::from(bits) << self.nbits[lane];
-        self.nbits[lane] += n;
-        self.avail[lane] -= n;
-        if self.nbits[lane] >= 32 {
-            self.store(lane);
+        debug_assert!(l.avail >= n, "a turn read past the lane's loaded words");
+        l.buf |= u64::from(bits) << l.nbits;
+        l.nbits += n;
+        l.avail -= n;
+        if l.nbits >= 32 {
+            debug_assert!((l.avail + l.nbits) / 32 >= 1, "no word allocated");
+            self.words[l.slot[0] as usize] = l.buf as u32;
+            l.slot[0] = l.slot[1];
+            l.buf >>= 32;
+            l.nbits -= 32;
         }
-    }
-
-    /// Stores the low 32 pending bits of `lane` into its oldest waiting word.
-    #[inline]
-    fn store(&mut self, lane: usize) {
-        debug_assert!(self.nslots[lane] > 0, "no word allocated for lane {lane}");
-        let pos = self.slots[lane][0];
-        self.slots[lane][0] = self.slots[lane][1];
-        self.nslots[lane] -= 1;
-        let word = self.buf[lane] as u32;
-        self.out[pos..pos + 4].copy_from_slice(&word.to_le_bytes());
-        self.buf[lane] >>= 32;
-        self.nbits[lane] -= 32;
     }
 
     /// Ends a turn on `lane`: the decoder refills when it holds fewer than
     /// 32 bits, so the lane's next word is allocated here.
     #[inline]
     pub(crate) fn end_turn(&mut self, lane: usize) {
-        let lane = lane & (LANES - 1);
-        if self.avail[lane] < 32 {
-            let pos = self.out.len();
-            self.out.extend_from_slice(&[0; 4]);
-            debug_assert!(self.nslots[lane] < 2);
-            self.slots[lane][self.nslots[lane] as usize] = pos;
-            self.nslots[lane] += 1;
-            self.avail[lane] += 32;
+        let l = &mut self.lanes[lane & (LANES - 1)];
+        if l.avail < 32 {
+            let waiting = ((l.avail + l.nbits) / 32) as usize;
+            debug_assert!(waiting < 2);
+            l.slot[waiting & 1] = self.words.len() as u32;
+            self.words.push(0);
+            l.avail += 32;
         }
     }
 
-    /// Stores every lane's partial word and returns the payload length.
+    /// One whole turn: `put` then `end_turn`.
+    #[inline]
+    pub(crate) fn turn(&mut self, lane: usize, bits: u32, n: u32) {
+        self.put(lane, bits, n);
+        self.end_turn(lane);
+    }
+
+    /// Stores every lane's partial word, appends the payload to the output
+    /// and returns its length in bytes.
     pub(crate) fn finish(mut self) -> usize {
-        for lane in 0..LANES {
-            if self.nbits[lane] > 0 {
-                self.nbits[lane] = 32;
-                self.store(lane);
+        for l in &mut self.lanes {
+            if l.nbits > 0 {
+                self.words[l.slot[0] as usize] = l.buf as u32;
             }
         }
-        self.out.len() - self.base
+        self.out.reserve(self.words.len() * 4);
+        for w in &self.words {
+            self.out.extend_from_slice(&w.to_le_bytes());
+        }
+        self.words.len() * 4
     }
 }
 
@@ -130,8 +133,7 @@ mod tests {
         w.put(0, 0, 2);
         w.end_turn(0);
         w.put(0, 1, 16);
-        w.put(0, u32::from(b'A'), 8);
-        w.end_turn(0);
+        w.turn(0, u32::from(b'A'), 8);
         assert_eq!(w.finish(), 132);
         assert_eq!(&out[0..4], &0x0208_0009u32.to_le_bytes());
         assert!(out[4..].iter().all(|&b| b == 0));
@@ -142,14 +144,10 @@ mod tests {
     fn straddling_bits_go_to_the_next_allocated_word() {
         let mut out = Vec::new();
         let mut w = LaneWriter::new(&mut out);
-        w.put(0, 1, 1);
-        w.put(0, 0, 2);
-        w.end_turn(0); // lane 0: 29 left -> allocates word 32
+        w.turn(0, 1, 3); // lane 0: 29 left -> allocates word 32
         w.put(0, 40, 16);
         for j in 0..40u32 {
-            let lane = (j % 32) as usize;
-            w.put(lane, j, 8);
-            w.end_turn(lane);
+            w.turn((j % 32) as usize, j, 8);
         }
         assert_eq!(w.finish(), 260);
         let word = |i: usize| u32::from_le_bytes(out[4 * i..4 * i + 4].try_into().unwrap());
