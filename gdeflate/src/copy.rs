@@ -1,45 +1,95 @@
 //! LZ77 match copy inside one tile's output buffer.
 //!
-//! Long-distance matches copy 8 bytes per step and may write up to
-//! [`WILD_COPY_SLACK`] - 1 bytes past the match end (bytes that later turns
-//! overwrite), so they take that path only when that much room is left in
-//! the tile; everything else copies exactly.
+//! With at least [`WILD_COPY_SLACK`] bytes of room after the match, copies
+//! run in 8-byte steps and may write up to that many bytes past the match
+//! end (bytes that later items overwrite):
+//! - distance >= 8: two unconditional 8-byte steps cover the common short
+//!   match without a loop-exit branch, longer ones loop;
+//! - distance 1: the byte broadcast into a u64, stored repeatedly;
+//! - distance 2..7: load 8 bytes at `dst - dist`, store at `dst`, advance
+//!   both by `dist`: each step adds `dist` correct bytes.
+//!
+//! Near the end of the tile the copy is exact.
 #![allow(unsafe_code)]
 
-/// Bytes that must remain after a match for the 8-byte-step copy.
-pub(crate) const WILD_COPY_SLACK: usize = 8;
+/// Room needed after a match for the 8-byte-step copies: the unconditional
+/// 16-byte start of a match of length >= 3 writes at most 13 bytes past its
+/// end; every loop step ends less than 8 bytes past it.
+pub(crate) const WILD_COPY_SLACK: usize = 16;
 
-/// Copies `len` bytes from `pos - dist` to `pos` in `out`, byte by byte in
-/// meaning (overlapping copies repeat the pattern).
+/// Loads 8 bytes at `at`. The caller guarantees `at + 8 <= out.len()`.
+#[inline(always)]
+fn load8(out: &[u8], at: usize) -> u64 {
+    debug_assert!(at + 8 <= out.len());
+    let from = out.as_ptr().wrapping_add(at).cast::<u64>();
+    // SAFETY: the caller guarantees at + 8 <= out.len(), so the 8 bytes lie
+    // inside `out`; read_unaligned has no alignment requirement.
+    unsafe { from.read_unaligned() }
+}
+
+/// Stores 8 bytes at `at`. The caller guarantees `at + 8 <= out.len()`.
+#[inline(always)]
+fn store8(out: &mut [u8], at: usize, v: u64) {
+    debug_assert!(at + 8 <= out.len());
+    let to = out.as_mut_ptr().wrapping_add(at).cast::<u64>();
+    // SAFETY: the caller guarantees at + 8 <= out.len(), so the 8 bytes lie
+    // inside `out`; write_unaligned has no alignment requirement.
+    unsafe { to.write_unaligned(v) }
+}
+
+/// Copies `len` bytes from `pos - dist` to `pos` in `out`, with LZ77
+/// meaning (an overlapping copy repeats the pattern).
 ///
-/// The caller guarantees `1 <= dist <= pos` and `len <= out.len() - pos`.
+/// The caller guarantees `1 <= dist <= pos`, `3 <= len` and
+/// `len <= out.len() - pos`.
 #[inline(always)]
 pub(crate) fn copy_match(out: &mut [u8], pos: usize, dist: usize, len: usize) {
     debug_assert!(dist >= 1 && dist <= pos && pos <= out.len() && len <= out.len() - pos);
-    if dist >= 8 && out.len() - pos - len >= WILD_COPY_SLACK {
-        let base = out.as_mut_ptr();
-        let mut off = 0usize;
-        while off < len {
-            let from = base.wrapping_add(pos + off - dist).cast::<u64>();
-            let to = base.wrapping_add(pos + off).cast::<u64>();
-            // SAFETY: off < len and len + WILD_COPY_SLACK <= out.len() - pos,
-            // so the 8 bytes at pos + off - dist (dist <= pos) lie inside
-            // `out`; read_unaligned has no alignment requirement.
-            let v = unsafe { from.read_unaligned() };
-            // SAFETY: as above, the 8 bytes at pos + off end before
-            // pos + len + 8 <= out.len(). dist >= 8 keeps this step's source
-            // and destination disjoint, the source written by earlier steps.
-            unsafe { to.write_unaligned(v) };
-            off += 8;
+    let end = pos + len;
+    if out.len() - end >= WILD_COPY_SLACK {
+        // Every store below starts before `end` (or at pos + 8 < end + 8)
+        // and so ends before end + 8 <= out.len(); loads start at least
+        // `dist` bytes before their store.
+        if dist >= 8 {
+            store8(out, pos, load8(out, pos - dist));
+            store8(out, pos + 8, load8(out, pos + 8 - dist));
+            let mut at = pos + 16;
+            while at < end {
+                store8(out, at, load8(out, at - dist));
+                at += 8;
+            }
+        } else if dist == 1 {
+            let v = u64::from(out[pos - 1]) * 0x0101_0101_0101_0101;
+            store8(out, pos, v);
+            store8(out, pos + 8, v);
+            let mut at = pos + 16;
+            while at < end {
+                store8(out, at, v);
+                at += 8;
+            }
+        } else {
+            let mut at = pos;
+            while at < end {
+                store8(out, at, load8(out, at - dist));
+                at += dist;
+            }
         }
-    } else if dist == 1 {
-        let b = out[pos - 1];
-        out[pos..pos + len].fill(b);
     } else if dist >= len {
         out.copy_within(pos - dist..pos - dist + len, pos);
     } else {
-        for i in pos..pos + len {
+        for i in pos..end {
             out[i] = out[i - dist];
         }
     }
+}
+
+/// Stores one literal byte at `pos`; the caller guarantees
+/// `pos < out.len()` (the fast loops' output margin).
+#[inline(always)]
+pub(crate) fn store_byte(out: &mut [u8], pos: usize, v: u8) {
+    debug_assert!(pos < out.len());
+    let to = out.as_mut_ptr().wrapping_add(pos);
+    // SAFETY: the caller guarantees pos < out.len(), so `to` points into
+    // `out`.
+    unsafe { to.write(v) }
 }

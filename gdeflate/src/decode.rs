@@ -49,9 +49,9 @@ use crate::copy;
 use crate::error::{CodeKind, Corruption};
 use crate::huffman::{
     self, DIST_BITS, DIST_ENOUGH, DIST_TEMPLATES, END_OF_BLOCK, EXCEPTIONAL, FIXED_DIST,
-    FIXED_LITLEN, LITERAL, LITLEN_BITS, LITLEN_ENOUGH, LITLEN_TEMPLATES, MAX_LEN, MAX_PRECODE_LEN,
-    NO_SYMBOL, NUM_DIST, NUM_LITLEN, NUM_PRECODE, PRECODE_BITS, PRECODE_ENOUGH, PRECODE_TEMPLATES,
-    SUBTABLE,
+    FIXED_LITLEN, LITERAL, LITERAL_ADVANCE_SHIFT, LITLEN_BITS, LITLEN_NOP_INDEX, LITLEN_TABLE_LEN,
+    LITLEN_TEMPLATES, MAX_LEN, MAX_PRECODE_LEN, NOP_LITERAL, NO_SYMBOL, NUM_DIST, NUM_LITLEN,
+    NUM_PRECODE, PRECODE_BITS, PRECODE_ENOUGH, PRECODE_TEMPLATES, SUBTABLE,
 };
 use crate::words;
 
@@ -70,6 +70,12 @@ pub(crate) const FAST_INPUT_MARGIN: usize = 4;
 /// literal. Matches check `length <= room` and copy in
 /// [`copy::WILD_COPY_SLACK`]-byte steps only when that much room remains.
 pub(crate) const FAST_OUTPUT_MARGIN: usize = 1;
+
+/// Payload bytes a whole round of 32 turns may read.
+pub(crate) const ROUND_INPUT_MARGIN: usize = LANES * FAST_INPUT_MARGIN;
+/// Output room an unrolled round needs: 32 literals (matches check their
+/// length and leave the round when less than this remains after them).
+pub(crate) const ROUND_OUTPUT_MARGIN: usize = LANES;
 
 /// Code-length symbol order (RFC 1951 §3.2.7).
 const PRECODE_ORDER: [usize; NUM_PRECODE] = [
@@ -146,19 +152,6 @@ impl<'a> Lanes<'a> {
         Ok(())
     }
 
-    /// `refill(lane)` without a branch on the lane's fill level. The caller
-    /// guarantees `p + 4 <= src.len()`.
-    #[inline(always)]
-    fn refill_fast(&mut self, lane: usize) {
-        debug_assert!(self.p + 4 <= self.src.len());
-        let w = u64::from(words::load_in_bounds(self.src, self.p));
-        let n = self.n[lane];
-        let need = u32::from(n < 32);
-        self.buf[lane] |= (w << n) & 0u64.wrapping_sub(u64::from(need));
-        self.n[lane] = n + (need << 5);
-        self.p += (need << 2) as usize;
-    }
-
     /// Takes `k` bits (`k <= n[lane]`, `k <= 32`) from a lane.
     #[inline(always)]
     fn bits(&mut self, lane: usize, k: u32) -> u32 {
@@ -180,7 +173,7 @@ impl<'a> Lanes<'a> {
 /// Reusable decoder state for tiles: the dynamic Huffman tables. About
 /// 11 KiB; lives on the caller's stack (no allocation).
 pub(crate) struct TileDecoder {
-    litlen: [u32; LITLEN_ENOUGH],
+    litlen: [u32; LITLEN_TABLE_LEN],
     dist: [u32; DIST_ENOUGH],
     precode: [u32; PRECODE_ENOUGH],
     lens: [u8; NUM_LITLEN + NUM_DIST],
@@ -198,7 +191,7 @@ enum Tables {
 impl TileDecoder {
     pub(crate) fn new(strict: bool) -> Self {
         TileDecoder {
-            litlen: [0; LITLEN_ENOUGH],
+            litlen: [NOP_LITERAL; LITLEN_TABLE_LEN],
             dist: [0; DIST_ENOUGH],
             precode: [0; PRECODE_ENOUGH],
             lens: [0; NUM_LITLEN + NUM_DIST],
@@ -308,7 +301,7 @@ impl TileDecoder {
         huffman::build(
             &ll,
             &LITLEN_TEMPLATES,
-            &mut self.litlen,
+            &mut self.litlen[..LITLEN_NOP_INDEX],
             LITLEN_BITS,
             MAX_LEN,
         )
@@ -322,142 +315,366 @@ impl TileDecoder {
 
     /// The symbol section of a Huffman block (SPEC §3.7), in the sequential
     /// form. Returns the new output position.
+    ///
+    /// Alternates between [`fast_turns`], which runs while the margins hold,
+    /// and one careful [`slow_turn`] at a time for the tail.
     fn symbols(
         &self,
         lanes: &mut Lanes<'_>,
         out: &mut [u8],
-        mut pos: usize,
+        pos: usize,
         tables: Tables,
     ) -> Result<usize, Fail> {
-        let (ll, dt): (&[u32], &[u32]) = match tables {
+        let (ll, dt): (&[u32; LITLEN_TABLE_LEN], &[u32; DIST_ENOUGH]) = match tables {
             Tables::Fixed => (&FIXED_LITLEN, &FIXED_DIST),
             Tables::Dynamic => (&self.litlen, &self.dist),
         };
-        let mut lane = 0usize;
-        // Bit i set: lane i's distance was decoded already; its next turn
-        // only refills.
-        let mut pending: u32 = 0;
-        let src_len = lanes.src.len();
-        let out_len = out.len();
+        let mut t = Turns {
+            lane: 0,
+            pending: 0,
+            pos,
+        };
         loop {
-            let fast =
-                lanes.p + FAST_INPUT_MARGIN <= src_len && pos + FAST_OUTPUT_MARGIN <= out_len;
-            if pending & (1 << lane) != 0 {
-                pending &= !(1 << lane);
-                if fast {
-                    lanes.refill_fast(lane);
-                } else {
-                    lanes.refill(lane)?;
-                }
-                lane = (lane + 1) % LANES;
-                continue;
-            }
-            let bits = lanes.buf[lane];
-            let mut e = ll[(bits & mask(LITLEN_BITS)) as usize];
-            if e & LITERAL != 0 {
-                if pos >= out_len {
-                    return Err(lanes.fail(Corruption::OutputOverrun {
-                        position: pos,
-                        wanted: 1,
-                        expected: out_len,
-                    }));
-                }
-                out[pos] = (e >> 16) as u8;
-                pos += 1;
+            let eob = match fast_turns(lanes, out, ll, dt, &mut t)? {
+                Some(e) => Some(e),
+                None => slow_turn(lanes, out, ll, dt, &mut t)?,
+            };
+            if let Some(e) = eob {
+                // EOB turn: consume the code and refill; then the 31 turns
+                // after it only finish pending distances, which in the
+                // sequential form means only their refills.
+                let lane = t.lane % LANES;
                 lanes.consume(lane, e & 0x3F);
-                if fast {
-                    lanes.refill_fast(lane);
-                } else {
-                    lanes.refill(lane)?;
-                }
-                lane = (lane + 1) % LANES;
-                continue;
-            }
-            let mut bits = bits;
-            if e & (EXCEPTIONAL | SUBTABLE) == EXCEPTIONAL | SUBTABLE {
-                lanes.consume(lane, LITLEN_BITS);
-                bits >>= LITLEN_BITS;
-                e = ll[(e >> 16) as usize + (bits & mask((e >> 8) & 0xF)) as usize];
-                if e & LITERAL != 0 {
-                    if pos >= out_len {
-                        return Err(lanes.fail(Corruption::OutputOverrun {
-                            position: pos,
-                            wanted: 1,
-                            expected: out_len,
-                        }));
-                    }
-                    out[pos] = (e >> 16) as u8;
-                    pos += 1;
-                    lanes.consume(lane, e & 0x3F);
-                    if fast {
-                        lanes.refill_fast(lane);
-                    } else {
-                        lanes.refill(lane)?;
-                    }
-                    lane = (lane + 1) % LANES;
-                    continue;
-                }
-            }
-            if e & EXCEPTIONAL != 0 {
-                if e & END_OF_BLOCK != 0 {
-                    lanes.consume(lane, e & 0x3F);
-                    lanes.refill(lane)?;
-                    // The 31 turns after EOB only finish pending distances,
-                    // which in the sequential form means only their refills.
-                    for j in 1..LANES {
-                        lanes.refill((lane + j) % LANES)?;
-                    }
-                    return Ok(pos);
-                }
-                let sym = e >> 16;
-                return Err(lanes.fail(if sym == NO_SYMBOL {
-                    Corruption::EmptyCodeUsed(CodeKind::LitLen)
-                } else {
-                    Corruption::InvalidLengthSymbol(sym as u16)
-                }));
-            }
-            // Length: base + extra bits, then the turn's refill.
-            let total = e & 0x3F;
-            let len = (e >> 16) as usize + ((bits & mask(total)) >> ((e >> 8) & 0xF)) as usize;
-            lanes.consume(lane, total);
-            if fast {
-                lanes.refill_fast(lane);
-            } else {
                 lanes.refill(lane)?;
-            }
-            // Distance, from the same lane (>= 32 bits after the refill).
-            let mut bits = lanes.buf[lane];
-            let mut d = dt[(bits & mask(DIST_BITS)) as usize];
-            if d & EXCEPTIONAL != 0 {
-                if d & SUBTABLE == 0 {
-                    return Err(lanes.fail(Corruption::EmptyCodeUsed(CodeKind::Distance)));
+                for j in 1..LANES {
+                    lanes.refill((lane + j) % LANES)?;
                 }
-                lanes.consume(lane, DIST_BITS);
-                bits >>= DIST_BITS;
-                d = dt[(d >> 16) as usize + (bits & mask((d >> 8) & 0xF)) as usize];
+                return Ok(t.pos);
             }
-            let total = d & 0x3F;
-            let dist = (d >> 16) as usize + ((bits & mask(total)) >> ((d >> 8) & 0xF)) as usize;
-            lanes.consume(lane, total);
-            if dist > pos {
-                return Err(lanes.fail(Corruption::DistanceTooFar {
-                    distance: dist,
-                    position: pos,
-                }));
-            }
-            if len > out_len - pos {
-                return Err(lanes.fail(Corruption::OutputOverrun {
-                    position: pos,
-                    wanted: len,
-                    expected: out_len,
-                }));
-            }
-            copy::copy_match(out, pos, dist, len);
-            pos += len;
-            pending |= 1 << lane;
-            lane = (lane + 1) % LANES;
         }
     }
+}
+
+/// Where the symbol section stands between turns.
+struct Turns {
+    /// Lane of the next turn (taken mod 32).
+    lane: usize,
+    /// Bit i set: lane i's distance was decoded already; its next turn only
+    /// refills.
+    pending: u32,
+    /// Output position inside the tile.
+    pos: usize,
+}
+
+/// Resolves a literal/length subtable pointer: drops the main-table bits
+/// from `bits` and returns the subtable entry. `e` must be a pointer entry
+/// built by [`huffman::build`], so the index stays inside the table.
+#[inline(always)]
+fn litlen_sub(ll: &[u32; LITLEN_TABLE_LEN], e: u32, bits: u64) -> u32 {
+    let idx = (e >> 16) as usize + ((bits >> LITLEN_BITS) & mask((e >> 8) & 0xF)) as usize;
+    ll.get(idx)
+        .copied()
+        .unwrap_or(EXCEPTIONAL | (NO_SYMBOL << 16))
+}
+
+/// Decodes the distance item from `bits` (the lane's buffer, at least 32
+/// bits valid). Returns (distance, bits consumed) or the corruption.
+#[inline(always)]
+fn distance(dt: &[u32; DIST_ENOUGH], bits: u64) -> Result<(usize, u32), Corruption> {
+    let mut d = dt[(bits & mask(DIST_BITS)) as usize];
+    let mut b = bits;
+    let mut used = 0;
+    if d & EXCEPTIONAL != 0 {
+        if d & SUBTABLE == 0 {
+            return Err(Corruption::EmptyCodeUsed(CodeKind::Distance));
+        }
+        b >>= DIST_BITS;
+        used = DIST_BITS;
+        let idx = (d >> 16) as usize + (b & mask((d >> 8) & 0xF)) as usize;
+        d = dt.get(idx).copied().unwrap_or(EXCEPTIONAL);
+        if d & EXCEPTIONAL != 0 {
+            return Err(Corruption::EmptyCodeUsed(CodeKind::Distance));
+        }
+    }
+    let total = d & 0x3F;
+    let dist = (d >> 16) as usize + ((b & mask(total)) >> ((d >> 8) & 0xF)) as usize;
+    Ok((dist, used + total))
+}
+
+/// What one fast turn asks of its caller.
+enum Step {
+    /// Turn done; go on.
+    Next,
+    /// Turn done, but a match left less output room than the caller's
+    /// margin: leave the unchecked loop.
+    Leave,
+    /// End-of-block code, not yet consumed.
+    Eob(u32),
+    /// Corrupt data.
+    Bad(Corruption),
+}
+
+/// One symbol-section turn of lane `l` (a constant after inlining into the
+/// unrolled round) with no input or literal-output checks. The caller
+/// guarantees `*p + 4 <= src.len()` and `*pos < out.len()`; `keep` is the
+/// output room the caller needs after a match to stay in its loop.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fast_turn(
+    l: usize,
+    lanes: &mut Lanes<'_>,
+    out: &mut [u8],
+    ll: &[u32; LITLEN_TABLE_LEN],
+    dt: &[u32; DIST_ENOUGH],
+    p: &mut usize,
+    pos: &mut usize,
+    pending: &mut u32,
+    keep: usize,
+) -> Step {
+    let src = lanes.src;
+    let mut b = lanes.buf[l];
+    let mut n = lanes.n[l];
+    // A lane with a pending distance spends this turn on its refill only:
+    // it looks up the no-op literal instead, without a branch.
+    let m = (((*pending >> l) & 1) as usize).wrapping_neg();
+    *pending &= !(1 << l);
+    let idx = ((b & mask(LITLEN_BITS)) as usize & !m) | (LITLEN_NOP_INDEX & m);
+    let mut e = ll[idx];
+    if e & LITERAL != 0 {
+        // The no-op writes a byte at `pos` that the next item overwrites.
+        copy::store_byte(out, *pos, (e >> 16) as u8);
+        *pos += ((e >> LITERAL_ADVANCE_SHIFT) & 1) as usize;
+        b >>= e & 0x3F;
+        n -= e & 0x3F;
+        refill_fast(src, p, &mut b, &mut n);
+        lanes.buf[l] = b;
+        lanes.n[l] = n;
+        return Step::Next;
+    }
+    if e & (EXCEPTIONAL | SUBTABLE) == EXCEPTIONAL | SUBTABLE {
+        e = litlen_sub(ll, e, b);
+        b >>= LITLEN_BITS;
+        n -= LITLEN_BITS;
+        if e & LITERAL != 0 {
+            copy::store_byte(out, *pos, (e >> 16) as u8);
+            *pos += 1;
+            b >>= e & 0x3F;
+            n -= e & 0x3F;
+            refill_fast(src, p, &mut b, &mut n);
+            lanes.buf[l] = b;
+            lanes.n[l] = n;
+            return Step::Next;
+        }
+    }
+    if e & EXCEPTIONAL != 0 {
+        lanes.buf[l] = b;
+        lanes.n[l] = n;
+        if e & END_OF_BLOCK != 0 {
+            return Step::Eob(e);
+        }
+        return Step::Bad(invalid_litlen(e));
+    }
+    // Length: base + extra bits, then the turn's refill.
+    let total = e & 0x3F;
+    let len = (e >> 16) as usize + ((b & mask(total)) >> ((e >> 8) & 0xF)) as usize;
+    b >>= total;
+    n -= total;
+    refill_fast(src, p, &mut b, &mut n);
+    // Distance, from the same lane (>= 32 bits after the refill).
+    let (dist, used) = match distance(dt, b) {
+        Ok(d) => d,
+        Err(k) => {
+            lanes.buf[l] = b;
+            lanes.n[l] = n;
+            return Step::Bad(k);
+        }
+    };
+    lanes.buf[l] = b >> used;
+    lanes.n[l] = n - used;
+    if let Err(k) = check_match(*pos, dist, len, out.len()) {
+        return Step::Bad(k);
+    }
+    copy::copy_match(out, *pos, dist, len);
+    *pos += len;
+    *pending |= 1 << l;
+    if out.len() - *pos < keep {
+        Step::Leave
+    } else {
+        Step::Next
+    }
+}
+
+/// Runs symbol-section turns while the margins make checks unnecessary:
+/// whole unrolled rounds of 32 turns (lanes as constants) while
+/// [`ROUND_INPUT_MARGIN`] / [`ROUND_OUTPUT_MARGIN`] hold, single turns while
+/// [`FAST_INPUT_MARGIN`] / [`FAST_OUTPUT_MARGIN`] hold. Returns
+/// `Some(entry)` at an end-of-block code (not yet consumed, `t.lane` on its
+/// lane), `None` when a margin runs out.
+#[inline(always)]
+fn fast_turns(
+    lanes: &mut Lanes<'_>,
+    out: &mut [u8],
+    ll: &[u32; LITLEN_TABLE_LEN],
+    dt: &[u32; DIST_ENOUGH],
+    t: &mut Turns,
+) -> Result<Option<u32>, Fail> {
+    let src_len = lanes.src.len();
+    let out_len = out.len();
+    let mut p = lanes.p;
+    let mut pos = t.pos;
+    let mut lane = t.lane % LANES;
+    let mut pending = t.pending;
+    let result = 'outer: loop {
+        if lane == 0 && src_len - p >= ROUND_INPUT_MARGIN && out_len - pos >= ROUND_OUTPUT_MARGIN {
+            macro_rules! round {
+                ($($l:literal)*) => {$(
+                    match fast_turn(
+                        $l, lanes, out, ll, dt, &mut p, &mut pos, &mut pending,
+                        ROUND_OUTPUT_MARGIN,
+                    ) {
+                        Step::Next => {}
+                        Step::Leave => {
+                            lane = $l + 1;
+                            continue 'outer;
+                        }
+                        Step::Eob(e) => {
+                            lane = $l;
+                            break 'outer Ok(Some(e));
+                        }
+                        Step::Bad(k) => {
+                            lane = $l;
+                            break 'outer Err(k);
+                        }
+                    }
+                )*};
+            }
+            round!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
+                   16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+            continue;
+        }
+        if src_len - p < FAST_INPUT_MARGIN || out_len - pos < FAST_OUTPUT_MARGIN {
+            break Ok(None);
+        }
+        match fast_turn(
+            lane,
+            lanes,
+            out,
+            ll,
+            dt,
+            &mut p,
+            &mut pos,
+            &mut pending,
+            FAST_OUTPUT_MARGIN,
+        ) {
+            Step::Next | Step::Leave => lane = (lane + 1) % LANES,
+            Step::Eob(e) => break Ok(Some(e)),
+            Step::Bad(k) => break Err(k),
+        }
+    };
+    lanes.p = p;
+    t.pos = pos;
+    t.lane = lane % LANES;
+    t.pending = pending;
+    result.map_err(|kind| lanes.fail(kind))
+}
+
+/// One symbol-section turn with every read and write checked. Returns
+/// `Some(entry)` at an end-of-block code as [`fast_turns`] does.
+fn slow_turn(
+    lanes: &mut Lanes<'_>,
+    out: &mut [u8],
+    ll: &[u32; LITLEN_TABLE_LEN],
+    dt: &[u32; DIST_ENOUGH],
+    t: &mut Turns,
+) -> Result<Option<u32>, Fail> {
+    let l = t.lane % LANES;
+    if t.pending & (1 << l) != 0 {
+        t.pending &= !(1 << l);
+        lanes.refill(l)?;
+        t.lane = (l + 1) % LANES;
+        return Ok(None);
+    }
+    let b = lanes.buf[l];
+    let mut e = ll[(b & mask(LITLEN_BITS)) as usize];
+    if e & (EXCEPTIONAL | SUBTABLE) == EXCEPTIONAL | SUBTABLE {
+        e = litlen_sub(ll, e, b);
+        lanes.consume(l, LITLEN_BITS);
+    }
+    let b = lanes.buf[l];
+    if e & LITERAL != 0 {
+        let Some(slot) = out.get_mut(t.pos) else {
+            return Err(lanes.fail(Corruption::OutputOverrun {
+                position: t.pos,
+                wanted: 1,
+                expected: out.len(),
+            }));
+        };
+        *slot = (e >> 16) as u8;
+        t.pos += 1;
+        lanes.consume(l, e & 0x3F);
+        lanes.refill(l)?;
+        t.lane = (l + 1) % LANES;
+        return Ok(None);
+    }
+    if e & EXCEPTIONAL != 0 {
+        if e & END_OF_BLOCK != 0 {
+            return Ok(Some(e));
+        }
+        return Err(lanes.fail(invalid_litlen(e)));
+    }
+    let total = e & 0x3F;
+    let len = (e >> 16) as usize + ((b & mask(total)) >> ((e >> 8) & 0xF)) as usize;
+    lanes.consume(l, total);
+    lanes.refill(l)?;
+    let (dist, used) = distance(dt, lanes.buf[l]).map_err(|k| lanes.fail(k))?;
+    lanes.consume(l, used);
+    check_match(t.pos, dist, len, out.len()).map_err(|k| lanes.fail(k))?;
+    copy::copy_match(out, t.pos, dist, len);
+    t.pos += len;
+    t.pending |= 1 << l;
+    t.lane = (l + 1) % LANES;
+    Ok(None)
+}
+
+/// The error for a literal/length entry that is neither literal, length,
+/// subtable pointer nor end of block.
+fn invalid_litlen(e: u32) -> Corruption {
+    let sym = e >> 16;
+    if sym == NO_SYMBOL {
+        Corruption::EmptyCodeUsed(CodeKind::LitLen)
+    } else {
+        Corruption::InvalidLengthSymbol(sym as u16)
+    }
+}
+
+/// Rules 18 and 19 for a match at output position `pos`.
+#[inline(always)]
+fn check_match(pos: usize, dist: usize, len: usize, out_len: usize) -> Result<(), Corruption> {
+    if dist > pos {
+        return Err(Corruption::DistanceTooFar {
+            distance: dist,
+            position: pos,
+        });
+    }
+    if len > out_len - pos {
+        return Err(Corruption::OutputOverrun {
+            position: pos,
+            wanted: len,
+            expected: out_len,
+        });
+    }
+    Ok(())
+}
+
+/// `refill` without a branch on the lane's fill level; the caller
+/// guarantees `*p + 4 <= src.len()`.
+#[inline(always)]
+fn refill_fast(src: &[u8], p: &mut usize, b: &mut u64, n: &mut u32) {
+    let w = u64::from(words::load_in_bounds(src, *p));
+    let need = u32::from(*n < 32);
+    *b |= (w << *n) & 0u64.wrapping_sub(u64::from(need));
+    *n += need << 5;
+    *p += (need << 2) as usize;
 }
 
 /// A stored block (SPEC §3.4): `LEN` on lane 0, then byte `j` on lane

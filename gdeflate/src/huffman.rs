@@ -14,7 +14,8 @@
 //! +------------------+--+--+--+--+-------+---+---------+
 //! |      value       | L| X| S| E|  clen | 0 |  total  |
 //! +------------------+--+--+--+--+-------+---+---------+
-//!  L  literal: value = the byte
+//!  L  literal: value = the byte; E (without X) = 1: the output advances
+//!     by one byte. `L` alone with total 0 is the decoder's no-op entry
 //!  X  exceptional: not a literal, length or distance (see S and E)
 //!  S  (with X) subtable pointer: value = subtable start index,
 //!     clen = subtable index bits, total = main_bits
@@ -39,8 +40,14 @@ pub(crate) const LITERAL: u32 = 1 << 15;
 pub(crate) const EXCEPTIONAL: u32 = 1 << 14;
 /// Subtable pointer (only with [`EXCEPTIONAL`]).
 pub(crate) const SUBTABLE: u32 = 1 << 13;
-/// End of block (only with [`EXCEPTIONAL`]).
+/// End of block (with [`EXCEPTIONAL`]); with [`LITERAL`]: the literal
+/// advances the output position (set in every real literal entry).
 pub(crate) const END_OF_BLOCK: u32 = 1 << 12;
+/// Bit position of the literal's "advance" bit (same bit as [`END_OF_BLOCK`]).
+pub(crate) const LITERAL_ADVANCE_SHIFT: u32 = 12;
+/// An entry that behaves as a literal consuming nothing and writing nothing
+/// lasting (the output position does not advance).
+pub(crate) const NOP_LITERAL: u32 = LITERAL;
 /// Value of an entry that matches no codeword.
 pub(crate) const NO_SYMBOL: u32 = 0xFFFF;
 
@@ -50,6 +57,12 @@ pub(crate) const LITLEN_BITS: u32 = 11;
 /// valid code of 288 symbols and maximum length 15 needs (zlib's `enough`
 /// for 288 symbols, 11 root bits, 15 maximum bits).
 pub(crate) const LITLEN_ENOUGH: usize = 2342;
+/// Index of the extra slot after the literal/length code's entries that
+/// holds [`NOP_LITERAL`], so a lane with a pending distance can look it up
+/// instead of branching.
+pub(crate) const LITLEN_NOP_INDEX: usize = LITLEN_ENOUGH;
+/// Literal/length table array size: the code's entries plus the no-op slot.
+pub(crate) const LITLEN_TABLE_LEN: usize = LITLEN_ENOUGH + 1;
 /// Main-table index bits of the distance table.
 pub(crate) const DIST_BITS: u32 = 8;
 /// Distance table size (zlib's `enough` for 32 symbols, 8 root bits, 15 bits).
@@ -145,7 +158,7 @@ pub(crate) const LITLEN_TEMPLATES: [u32; NUM_LITLEN] = {
     let mut t = [0u32; NUM_LITLEN];
     let mut s = 0;
     while s < 256 {
-        t[s] = ((s as u32) << 16) | LITERAL;
+        t[s] = ((s as u32) << 16) | LITERAL | (1 << LITERAL_ADVANCE_SHIFT);
         s += 1;
     }
     t[256] = EXCEPTIONAL | END_OF_BLOCK;
@@ -390,8 +403,17 @@ const FIXED_LITLEN_LENS: [u8; NUM_LITLEN] = {
 };
 
 /// Decode table of the fixed literal/length code.
-pub(crate) static FIXED_LITLEN: [u32; LITLEN_ENOUGH] =
-    build_const(&FIXED_LITLEN_LENS, &LITLEN_TEMPLATES, LITLEN_BITS, MAX_LEN);
+pub(crate) static FIXED_LITLEN: [u32; LITLEN_TABLE_LEN] = {
+    let code: [u32; LITLEN_ENOUGH] =
+        build_const(&FIXED_LITLEN_LENS, &LITLEN_TEMPLATES, LITLEN_BITS, MAX_LEN);
+    let mut t = [NOP_LITERAL; LITLEN_TABLE_LEN];
+    let mut i = 0;
+    while i < LITLEN_ENOUGH {
+        t[i] = code[i];
+        i += 1;
+    }
+    t
+};
 
 /// Decode table of the fixed distance code (32 five-bit codes).
 pub(crate) static FIXED_DIST: [u32; DIST_ENOUGH] =
