@@ -97,15 +97,6 @@ impl CostModel {
             |s| pick(c.dist_lens[s], NOSTAT_DIST),
         );
     }
-
-    #[inline]
-    fn len_cost(&self, l: usize) -> u32 {
-        if l < LONG_MATCH {
-            self.len[l]
-        } else {
-            self.long
-        }
-    }
 }
 
 /// Near-optimal parser state, reused across tiles.
@@ -179,13 +170,36 @@ impl Optimal {
                 let dist = mt.dist as usize;
                 let dcost = m.dist[dist_slot(dist)];
                 let end = (mt.len as usize).min(limit);
-                while l <= end {
-                    let c = dcost + m.len_cost(l) + self.cost[i + l];
-                    if c < best {
-                        best = c;
-                        choice = Item::matched(l, dist);
+                if l > end {
+                    continue;
+                }
+                // Cheapest length in l..=end for this distance (first one
+                // on ties, so shorter matches win).
+                let short_end = end.min(LONG_MATCH - 1);
+                let (mut bl, mut bv) = (0usize, u32::MAX);
+                if l <= short_end {
+                    let lens = &m.len[l..=short_end];
+                    let rest = &self.cost[i + l..=i + short_end];
+                    for (k, (&lc, &rc)) in lens.iter().zip(rest).enumerate() {
+                        if lc + rc < bv {
+                            bv = lc + rc;
+                            bl = l + k;
+                        }
                     }
-                    l += 1;
+                    l = short_end + 1;
+                }
+                if l <= end {
+                    for (k, &rc) in self.cost[i + l..=i + end].iter().enumerate() {
+                        if m.long + rc < bv {
+                            bv = m.long + rc;
+                            bl = l + k;
+                        }
+                    }
+                    l = end + 1;
+                }
+                if dcost + bv < best {
+                    best = dcost + bv;
+                    choice = Item::matched(bl, dist);
                 }
                 if end == limit {
                     break;

@@ -89,7 +89,7 @@ pub(crate) struct Splitter {
 
 /// Estimated header bits of a dynamic block using `used` distinct symbols.
 fn header_estimate(used: usize) -> u64 {
-    (70 + 5 * used as u64) << FRAC
+    (50 + 3 * used as u64) << FRAC
 }
 
 impl Splitter {

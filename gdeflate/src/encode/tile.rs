@@ -26,14 +26,14 @@ pub(crate) enum Strategy {
 pub(crate) fn strategy(level: u8) -> (Strategy, usize) {
     let chains =
         |depth, nice, lazy, chunk| (Strategy::Chains(ChainParams { depth, nice, lazy }), chunk);
-    let optimal = |depth, nice, passes| {
+    let optimal = |depth, nice, passes, chunk| {
         (
             Strategy::Optimal(OptParams {
                 depth,
                 nice,
                 passes,
             }),
-            4096,
+            chunk,
         )
     };
     match level {
@@ -45,11 +45,11 @@ pub(crate) fn strategy(level: u8) -> (Strategy, usize) {
         5 => chains(20, 30, true, 8192),
         6 => chains(40, 65, true, 8192),
         7 => chains(100, 130, true, 8192),
-        8 => optimal(12, 20, 1),
-        9 => optimal(16, 26, 2),
-        10 => optimal(30, 50, 2),
-        11 => optimal(60, 80, 3),
-        _ => optimal(100, 133, 4),
+        8 => optimal(12, 20, 1, 4096),
+        9 => optimal(16, 26, 2, 4096),
+        10 => optimal(30, 50, 2, 2048),
+        11 => optimal(60, 80, 3, 2048),
+        _ => optimal(100, 133, 4, 2048),
     }
 }
 
