@@ -73,6 +73,11 @@ fn steps() -> Vec<Step> {
             },
         },
         Step {
+            name: "spirv",
+            what: "committed SPIR-V equals a rebuild with the pinned glslc flags (shaders/build.sh)",
+            run: |cx| run(cx.cmd("bash", &["shaders/build.sh", "--check"])),
+        },
+        Step {
             name: "unit",
             what: "cargo test of the whole workspace",
             run: |cx| run(cx.cmd("cargo", &["test", "--workspace", "--all-features"])),

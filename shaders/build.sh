@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Compiles the GLSL compute shaders to the committed SPIR-V (generated files: never edit the .spv).
+#   shaders/build.sh          rebuild every .spv next to its .comp
+#   shaders/build.sh --check  rebuild into a temporary folder and fail if any committed .spv
+#                             differs (run by `cargo xtask test --only spirv`)
+# The flags below are the pinned build: change them only together with the committed .spv files.
+set -euo pipefail
+cd "$(dirname "$0")"
+GLSLC_FLAGS=(--target-env=vulkan1.2 -O -fshader-stage=compute)
+mode=${1:-build}
+out=.
+if [ "$mode" = --check ]; then
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+elif [ "$mode" != build ]; then
+  echo "usage: $0 [--check]" >&2
+  exit 2
+fi
+status=0
+for src in *.comp; do
+  spv="${src%.comp}.spv"
+  glslc "${GLSLC_FLAGS[@]}" -o "$out/$spv" "$src"
+  spirv-val --target-env vulkan1.2 "$out/$spv"
+  if [ "$mode" = --check ]; then
+    if ! cmp -s "$out/$spv" "$spv"; then
+      echo "shaders/$spv is stale: run shaders/build.sh and commit the result" >&2
+      status=1
+    fi
+  fi
+done
+exit $status

@@ -1,0 +1,844 @@
+// GDeflate 1.0 tile decoder: one 64 KiB tile per workgroup of 32 invocations (one per lane of the
+// 32-lane bitstream), many tiles per dispatch. Input is untrusted: every loop is bounded, every
+// read is checked against the tile's compressed range and every write against its output range;
+// a corrupt tile stops with an error code in its status slot and never touches memory outside its
+// own output range. Format: /work/shared/gdeflate/SPEC.md (our copy of the facts); the decode
+// follows its round-synchronous form (§3.9): one round = one turn of each of the 32 lanes.
+//
+// Compiled ahead of time by shaders/build.sh into gdeflate_decode.spv (committed, generated).
+//
+// Why it is fast on GPUs
+// - All cross-lane traffic is one primitive, xchg(): an exclusive prefix sum of a uvec4 over the
+//   32 lanes plus the total. With SUBGROUP_MODE 1 (host picks it when the workgroup is made of
+//   full subgroups of 8, 16 or 32 invocations) it is subgroupInclusiveAdd/subgroupAdd, plus one
+//   shared-memory combine when there are several subgroups; with 32-wide subgroups (NVIDIA, AMD
+//   wave32, Intel with a required size) it needs no barrier at all. Ballots, broadcasts from one
+//   lane and "how many lanes before me" all come out of the same prefix sum, so a round costs two
+//   of them. No shuffle is used anywhere, so no invocation ever reads a lane that is not running.
+//   SUBGROUP_MODE 0 does the same through shared memory only and runs on any subgroup size.
+// - Huffman decode is one shared-memory load for codes up to LL_BITS/D_BITS long: the tables are
+//   direct lookup tables built cooperatively by the 32 invocations for each block. Longer codes
+//   take a bounded canonical search (at most 15 - bits steps).
+// - Table entries carry the symbol's base value and extra-bit count, so a token costs one lookup
+//   and one bitfieldExtract.
+// - Copies run in "waves": every copy whose source bytes (its first period) lie before the first
+//   still-unwritten copy destination of the round is ready, and all ready copies of a round are
+//   spread byte-wise over all 32 invocations at once. Usually one wave per round.
+//
+// Lane bit buffer (per invocation): 64 bits in two words, LSB-first, cnt valid bits:
+//
+//     hi                               lo
+//     [63 ............ 32][31 ............ 0]   next stream bit = bit 0 of lo
+//
+// Table entry layout (uint), built by make_entry():
+//
+//     31            16 15  11 10  9 8       4 3      0
+//     [   base value  ][ 0  ][kind][extra bits][code len]
+//
+//     code len 0 = not in the direct table (long code or no code): take the slow path.
+//     kind: 0 literal / plain value, 1 length or distance (base + extra), 2 end of block,
+//           3 invalid symbol (litlen 286 and 287).
+#version 460
+#pragma use_vulkan_memory_model
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_8bit_storage : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+
+layout(local_size_x = 32, local_size_y = 1, local_size_z = 1) in;
+
+// 0: shared-memory exchange (any subgroup size). 1: subgroup arithmetic; the host guarantees full
+// subgroups whose size divides 32 and is at least 8.
+layout(constant_id = 0) const uint SUBGROUP_MODE = 0u;
+
+// Whole compressed input as 32-bit words; tiles start on word boundaries (SPEC §2.2).
+layout(std430, set = 0, binding = 0) readonly buffer Src { uint src[]; };
+// Output bytes. Workgroup-coherent: copies read bytes other invocations of the same workgroup
+// wrote, made visible by the buffer barriers below.
+layout(std430, set = 0, binding = 1) workgroupcoherent buffer Dst { uint8_t dst[]; };
+// One descriptor per tile: x = first word in src, y = compressed bytes, z = first output byte in
+// dst, w = output bytes (1..65536).
+layout(std430, set = 0, binding = 2) readonly buffer Tiles { uvec4 tiles[]; };
+// One status per tile: x = error code (0 = ok), y = output bytes produced, z = input bytes
+// consumed, w = blocks decoded.
+layout(std430, set = 0, binding = 3) writeonly buffer Status { uvec4 status[]; };
+
+layout(push_constant) uniform Push {
+    uint first_tile;  // descriptor index of workgroup 0
+    uint tile_end;    // one past the last descriptor index this dispatch may touch
+} pc;
+
+// Error codes (mirrored by ds_gpu::TileError).
+const uint E_OK = 0u;
+const uint E_DESCRIPTOR = 1u;   // descriptor outside the bound buffers or tile size > 65536
+const uint E_SRC_OVERRUN = 2u;  // a refill needed a word past the tile's compressed size
+const uint E_BTYPE = 3u;        // block type 3
+const uint E_BAD_CODE = 4u;     // over-subscribed or incomplete Huffman code
+const uint E_BAD_SYMBOL = 5u;   // bits match no code, or litlen symbol 286/287
+const uint E_REPEAT = 6u;       // code-length symbol 16 with no previous length
+const uint E_CL_OVERRUN = 7u;   // code-length run past HLIT + HDIST
+const uint E_DISTANCE = 8u;     // match reaches before the start of the tile
+const uint E_OUT_OVERFLOW = 9u; // output would exceed the tile's size
+const uint E_OUT_SHORT = 10u;   // last block ended before the tile's size was reached
+const uint E_BUDGET = 11u;      // a loop bound was hit (cannot happen for well-formed tiles)
+
+const uint LANES = 32u;
+const uint TILE_MAX = 65536u;
+const uint LL_BITS = 10u;       // direct-table bits, literal/length (and precode: 7)
+const uint D_BITS = 9u;         // direct-table bits, distance
+const uint PRE_BITS = 7u;
+
+// Table modes for make_entry().
+const uint M_PRE = 0u;
+const uint M_LL = 1u;
+const uint M_DIST = 2u;
+
+const uint K_LIT = 0u;
+const uint K_COPY = 1u;
+const uint K_EOB = 2u;
+const uint K_INVALID = 3u;
+
+// Per-lane token kinds within a round.
+const uint T_NONE = 0u;
+const uint T_LIT = 1u;
+const uint T_LEN = 2u;
+const uint T_DIST = 3u;
+const uint T_EOB = 4u;
+
+shared uvec4 s_x[2][LANES];         // mode 0 exchange, two slots used alternately
+shared uvec4 s_part[2][4];          // mode 1 per-subgroup sums when there are several subgroups
+shared uint s_lens[320];            // code lengths: litlen 0..287 (or precode 0..18), then distance
+shared uint s_lut_ll[1u << LL_BITS]; // direct table: litlen, or precode while reading lengths
+shared uint s_lut_d[1u << D_BITS];  // direct table: distance
+shared uint s_sorted[2][288];       // symbols sorted by (code length, symbol)
+shared uint s_count[2][16];         // codes per length
+shared uint s_first[2][16];         // first canonical code per length
+shared uint s_offs[2][16];          // index in s_sorted of the first symbol per length
+shared uint s_cursor[16];           // running index per length while sorting
+shared uint s_misc[4];              // [0] table build status, [1] single-code flag t0, [2] t1
+shared uint s_cpos[LANES];          // copy destination (tile-relative) per lane
+shared uint s_clen[LANES];          // copy length per lane
+shared uint s_cdist[LANES];         // copy distance per lane
+
+uint g_lane;    // this invocation's lane, 0..31
+uint g_slot;    // exchange slot toggle (same value in every invocation)
+
+// Tile being decoded.
+uint g_src;     // first word of the tile in src
+uint g_nwords;  // whole words in the tile
+uint g_dst;     // first output byte in dst
+uint g_size;    // tile output size
+
+// Lane bit buffer and the shared read position (next word, tile-relative; same in all lanes).
+uint g_lo;
+uint g_hi;
+uint g_cnt;
+uint g_rd;
+
+// Failure bookkeeping: g_fail is workgroup-uniform, g_code/g_writer are per invocation.
+bool g_fail;
+bool g_writer;
+uint g_code;
+
+void buffer_barrier() {
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup,
+                   gl_StorageSemanticsBuffer | gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+}
+
+void shared_barrier() {
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
+}
+
+// Exclusive prefix sum of v over lanes 0..g_lane-1; tot receives the sum over all 32 lanes.
+// Must be called by all 32 invocations together (workgroup-uniform control flow).
+uvec4 xchg(uvec4 v, out uvec4 tot) {
+    uvec4 before = uvec4(0u);
+    if (SUBGROUP_MODE != 0u) {
+        uvec4 incl = subgroupInclusiveAdd(v);
+        uvec4 sum = subgroupAdd(v);
+        if (gl_NumSubgroups == 1u) {
+            tot = sum;
+            return incl - v;
+        }
+        if (subgroupElect()) {
+            s_part[g_slot][gl_SubgroupID] = sum;
+        }
+        shared_barrier();
+        uvec4 all_ = uvec4(0u);
+        for (uint i = 0u; i < 4u; i++) {
+            if (i < gl_NumSubgroups) {
+                uvec4 p = s_part[g_slot][i];
+                all_ += p;
+                if (i < gl_SubgroupID) {
+                    before += p;
+                }
+            }
+        }
+        g_slot ^= 1u;
+        tot = all_;
+        return incl - v + before;
+    }
+    s_x[g_slot][g_lane] = v;
+    shared_barrier();
+    uvec4 all_ = uvec4(0u);
+    for (uint i = 0u; i < LANES; i++) {
+        uvec4 p = s_x[g_slot][i];
+        all_ += p;
+        if (i < g_lane) {
+            before += p;
+        }
+    }
+    g_slot ^= 1u;
+    tot = all_;
+    return before;
+}
+
+// Remove n (0..31) bits from this lane's buffer.
+void consume(uint n) {
+    if (n != 0u) {
+        g_lo = (g_lo >> n) | (g_hi << (32u - n));
+        g_hi >>= n;
+        g_cnt -= n;
+    }
+}
+
+// Uniform failure: lane 0 reports it.
+void fail_uniform(uint code) {
+    g_fail = true;
+    g_writer = g_lane == 0u;
+    g_code = code;
+}
+
+// End of a turn for every lane: lanes below 32 bits take the next words in lane order (SPEC §3.2).
+// Also carries three payload words through the same exchange (x is the refill flag).
+// Returns the exclusive prefix of the payload; tot gets the totals.
+uvec4 refill(uvec3 payload, out uvec4 tot) {
+    bool need = g_cnt < 32u;
+    uvec4 pre = xchg(uvec4(need ? 1u : 0u, payload), tot);
+    if (g_rd + tot.x > g_nwords) {
+        fail_uniform(E_SRC_OVERRUN);
+        return pre;
+    }
+    if (need) {
+        uint w = src[g_src + g_rd + pre.x];
+        g_lo |= w << g_cnt;
+        g_hi = g_cnt == 0u ? 0u : (w >> (32u - g_cnt));
+        g_cnt += 32u;
+    }
+    g_rd += tot.x;
+    return pre;
+}
+
+// Per-lane error gathered through a refill: the lowest failing lane reports.
+// err_pre/err_tot: exclusive prefix and total of the per-lane error flags.
+bool lane_errors(bool mine, uint code, uint err_pre, uint err_tot) {
+    if (err_tot == 0u) {
+        return false;
+    }
+    g_fail = true;
+    g_writer = mine && err_pre == 0u;
+    g_code = code;
+    return true;
+}
+
+uint make_entry(uint mode, uint sym, uint len) {
+    uint kind = K_LIT;
+    uint extra = 0u;
+    uint base = sym;
+    if (mode == M_PRE) {
+        if (sym == 16u) {
+            extra = 2u;
+        } else if (sym == 17u) {
+            extra = 3u;
+        } else if (sym == 18u) {
+            extra = 7u;
+        }
+    } else if (mode == M_LL) {
+        if (sym == 256u) {
+            kind = K_EOB;
+        } else if (sym > 285u) {
+            kind = K_INVALID;
+        } else if (sym == 285u) {
+            // GDeflate (Deflate64): 3 + 16 extra bits.
+            kind = K_COPY;
+            base = 3u;
+            extra = 16u;
+        } else if (sym > 256u) {
+            kind = K_COPY;
+            uint i = sym - 257u;
+            if (i < 8u) {
+                base = 3u + i;
+            } else {
+                extra = (i >> 2u) - 1u;
+                base = ((4u + (i & 3u)) << extra) + 3u;
+            }
+        }
+    } else {
+        kind = K_COPY;
+        if (sym < 4u) {
+            base = sym + 1u;
+        } else {
+            extra = (sym >> 1u) - 1u;
+            base = ((2u + (sym & 1u)) << extra) + 1u;
+        }
+    }
+    return len | (extra << 4u) | (kind << 9u) | (base << 16u);
+}
+
+// Build the decode tables of table t (0: litlen or precode, 1: distance) from
+// s_lens[lens_base .. lens_base + nsyms). Returns 0 or E_BAD_CODE (workgroup-uniform).
+uint build_table(uint t, uint lens_base, uint nsyms, uint bits, uint mode) {
+    // Lane l (1..15) counts the codes of length l.
+    if (g_lane < 16u) {
+        uint n = 0u;
+        for (uint s = 0u; s < nsyms; s++) {
+            if (s_lens[lens_base + s] == g_lane) {
+                n++;
+            }
+        }
+        s_count[t][g_lane] = g_lane == 0u ? 0u : n;
+    }
+    shared_barrier();
+    if (g_lane == 0u) {
+        int left = 1;
+        uint code = 0u;
+        uint off = 0u;
+        uint used = 0u;
+        bool over = false;
+        for (uint l = 1u; l < 16u; l++) {
+            uint c = s_count[t][l];
+            left = (left << 1) - int(c);
+            if (left < 0) {
+                over = true;
+                left = 0;
+            }
+            s_first[t][l] = code;
+            s_offs[t][l] = off;
+            s_cursor[l] = off;
+            code = (code + c) << 1u;
+            off += c;
+            used += c;
+        }
+        uint st = 0u;
+        uint single = 0u;
+        if (over) {
+            st = E_BAD_CODE;
+        } else if (left > 0 && used != 0u) {
+            // Incomplete: only one code of length 1 is allowed (SPEC §5 (b)); an all-zero code
+            // is legal and fails only when something is decoded from it.
+            if (used == 1u && s_count[t][1] == 1u) {
+                single = 1u;
+            } else {
+                st = E_BAD_CODE;
+            }
+        }
+        s_misc[0] = st;
+        s_misc[1u + t] = single;
+    }
+    shared_barrier();
+    uint st = s_misc[0];
+    if (st != 0u) {
+        return st;
+    }
+    // Sort symbols by (length, symbol) in chunks of 32: rank among equal lengths in the chunk,
+    // then advance the per-length cursors.
+    for (uint c = 0u; c < nsyms; c += LANES) {
+        uint s = c + g_lane;
+        uint l = s < nsyms ? s_lens[lens_base + s] : 0u;
+        if (l != 0u) {
+            uint rank = 0u;
+            for (uint i = 0u; i < g_lane; i++) {
+                if (s_lens[lens_base + c + i] == l) {
+                    rank++;
+                }
+            }
+            s_sorted[t][s_cursor[l] + rank] = s;
+        }
+        shared_barrier();
+        if (g_lane >= 1u && g_lane < 16u) {
+            uint n = 0u;
+            for (uint i = 0u; i < LANES; i++) {
+                if (c + i < nsyms && s_lens[lens_base + c + i] == g_lane) {
+                    n++;
+                }
+            }
+            s_cursor[g_lane] += n;
+        }
+        shared_barrier();
+    }
+    bool single = s_misc[1u + t] != 0u;
+    uint size = 1u << bits;
+    for (uint e = g_lane; e < size; e += LANES) {
+        uint entry = 0u;
+        if (single) {
+            // Both values of the one bit decode to the only symbol (reference behaviour).
+            entry = make_entry(mode, s_sorted[t][0], 1u);
+        } else {
+            uint r = bitfieldReverse(e);
+            for (uint l = 1u; l <= bits; l++) {
+                uint d = (r >> (32u - l)) - s_first[t][l];
+                if (d < s_count[t][l]) {
+                    entry = make_entry(mode, s_sorted[t][s_offs[t][l] + d], l);
+                    break;
+                }
+            }
+        }
+        if (t == 0u) {
+            s_lut_ll[e] = entry;
+        } else {
+            s_lut_d[e] = entry;
+        }
+    }
+    shared_barrier();
+    return 0u;
+}
+
+// Decode one symbol of table t from the low bits of this lane's buffer (does not consume).
+// Returns the table entry, or 0 when the bits match no code.
+uint decode_sym(uint t, uint bits, uint mode) {
+    uint e = t == 0u ? s_lut_ll[g_lo & ((1u << bits) - 1u)] : s_lut_d[g_lo & ((1u << bits) - 1u)];
+    if ((e & 15u) != 0u) {
+        return e;
+    }
+    uint r = bitfieldReverse(g_lo);
+    for (uint l = bits + 1u; l < 16u; l++) {
+        uint d = (r >> (32u - l)) - s_first[t][l];
+        if (d < s_count[t][l]) {
+            return make_entry(mode, s_sorted[t][s_offs[t][l] + d], l);
+        }
+    }
+    return 0u;
+}
+
+// Execute this round's copies (lanes with `mine`), all sources lying before their destinations.
+void run_copies(bool mine, uint pos, uint len, uint dist, uint copy_mask) {
+    s_cpos[g_lane] = pos;
+    s_clen[g_lane] = mine ? len : 0u;
+    s_cdist[g_lane] = dist;
+    buffer_barrier();
+    bool todo = mine;
+    uint todo_mask = copy_mask;
+    for (uint wave = 0u; wave < LANES; wave++) {
+        if (todo_mask == 0u) {
+            break;
+        }
+        uint first = s_cpos[uint(findLSB(todo_mask)) & 31u];
+        // Only the first period [pos - dist, pos - dist + min(len, dist)) is ever read.
+        bool ready = todo && (pos - dist + min(len, dist) <= first);
+        uvec4 tot;
+        xchg(uvec4(ready ? len : 0u, ready ? (1u << g_lane) : 0u, 0u, 0u), tot);
+        uint total = tot.x;
+        uint rmask = tot.y;
+        uint cur = uint(findLSB(rmask)) & 31u;
+        uint cstart = 0u;
+        uint rest = rmask;
+        for (uint b = g_lane; b < total; b += LANES) {
+            for (uint k = 0u; k < LANES; k++) {
+                if (b < cstart + s_clen[cur]) {
+                    break;
+                }
+                cstart += s_clen[cur];
+                rest &= ~(1u << cur);
+                cur = uint(findLSB(rest)) & 31u;
+            }
+            uint i = b - cstart;
+            uint p = s_cpos[cur];
+            uint d = s_cdist[cur];
+            uint from = p - d + (i < d ? i : i % d);
+            dst[g_dst + p + i] = dst[g_dst + from];
+        }
+        buffer_barrier();
+        todo = todo && !ready;
+        todo_mask &= ~rmask;
+    }
+}
+
+// Symbol section of a fixed or dynamic block (SPEC §3.7), round-synchronous.
+void huffman_block(inout uint out_pos) {
+    bool pend = false;      // this lane has a length waiting for its distance
+    uint pend_pos = 0u;     // reserved output position (tile-relative)
+    uint pend_len = 0u;
+    bool live = true;     // block has not seen EOB yet (uniform)
+    uint max_rounds = 2u * TILE_MAX + 4u;
+    for (uint round_ = 0u; round_ <= max_rounds; round_++) {
+        if (round_ == max_rounds) {
+            fail_uniform(E_BUDGET);
+            return;
+        }
+        uint kind = T_NONE;
+        uint use = 0u;
+        uint value = 0u;
+        uint code = E_OK;
+        if (pend) {
+            uint e = decode_sym(1u, D_BITS, M_DIST);
+            kind = T_DIST;
+            if (e == 0u) {
+                code = E_BAD_SYMBOL;
+            } else {
+                uint l = e & 15u;
+                uint ex = (e >> 4u) & 31u;
+                value = (e >> 16u) + bitfieldExtract(g_lo, int(l), int(ex));
+                use = l + ex;
+                if (value > pend_pos) {
+                    code = E_DISTANCE;
+                }
+            }
+        } else if (live) {
+            uint e = decode_sym(0u, LL_BITS, M_LL);
+            if (e == 0u) {
+                kind = T_LIT;
+                code = E_BAD_SYMBOL;
+            } else {
+                uint l = e & 15u;
+                uint ex = (e >> 4u) & 31u;
+                uint k = (e >> 9u) & 3u;
+                use = l + ex;
+                if (k == K_LIT) {
+                    kind = T_LIT;
+                    value = e >> 16u;
+                } else if (k == K_COPY) {
+                    kind = T_LEN;
+                    value = (e >> 16u) + bitfieldExtract(g_lo, int(l), int(ex));
+                } else if (k == K_EOB) {
+                    kind = T_EOB;
+                } else {
+                    kind = T_LIT;
+                    code = E_BAD_SYMBOL;
+                }
+            }
+        }
+        bool eob_round = false;
+        if (live) {
+            // Lanes after the first EOB lane get no litlen turn in this block (SPEC §3.7).
+            uvec4 tot;
+            uvec4 pre = xchg(uvec4(kind == T_EOB ? 1u : 0u, 0u, 0u, 0u), tot);
+            eob_round = tot.x != 0u;
+            if (pre.x != 0u && kind != T_DIST) {
+                kind = T_NONE;
+                use = 0u;
+                code = E_OK;
+            }
+        }
+        bool bad = code != E_OK;
+        if (!bad) {
+            consume(use);
+        }
+        uint out_len = kind == T_LIT ? 1u : (kind == T_LEN ? min(value, TILE_MAX + 1u) : 0u);
+        uvec4 tot;
+        uvec4 pre = refill(uvec3(out_len,
+                                 (bad ? 1u : 0u) | (kind == T_LEN ? 0x100u : 0u),
+                                 kind == T_DIST ? (1u << g_lane) : 0u),
+                           tot);
+        if (lane_errors(bad, code, pre.z & 0xFFu, tot.z & 0xFFu)) {
+            return;
+        }
+        if (g_fail) {
+            return;
+        }
+        uint my_pos = out_pos + pre.y;
+        if (out_pos + tot.y > g_size) {
+            fail_uniform(E_OUT_OVERFLOW);
+            return;
+        }
+        out_pos += tot.y;
+        if (kind == T_LIT) {
+            dst[g_dst + my_pos] = uint8_t(value);
+        }
+        if (tot.w != 0u) {
+            run_copies(kind == T_DIST, pend_pos, pend_len, value, tot.w);
+        }
+        if (kind == T_DIST) {
+            pend = false;
+        }
+        if (kind == T_LEN) {
+            pend = true;
+            pend_pos = my_pos;
+            pend_len = value;
+        }
+        if (!live) {
+            return; // the extra round after EOB served the lanes before the EOB lane
+        }
+        if (eob_round) {
+            live = false;
+            if ((tot.z >> 8u) == 0u) {
+                return; // nothing pending: the block is complete
+            }
+        }
+    }
+}
+
+// Stored block (SPEC §3.4): LEN on lane 0, then byte j on lane j mod 32.
+void stored_block(inout uint out_pos) {
+    uint len = 0u;
+    if (g_lane == 0u) {
+        len = g_lo & 0xFFFFu;
+        consume(16u);
+    }
+    uvec4 tot;
+    xchg(uvec4(len, 0u, 0u, 0u), tot);
+    len = tot.x;
+    if (out_pos + len > g_size) {
+        fail_uniform(E_OUT_OVERFLOW);
+        return;
+    }
+    uint rounds = len == 0u ? 1u : (len + LANES - 1u) / LANES;
+    for (uint m = 0u; m < rounds; m++) {
+        uint j = m * LANES + g_lane;
+        if (j < len) {
+            dst[g_dst + out_pos + j] = uint8_t(g_lo & 0xFFu);
+            consume(8u);
+        }
+        refill(uvec3(0u), tot);
+        if (g_fail) {
+            return;
+        }
+    }
+    out_pos += len;
+}
+
+// Dynamic block header (SPEC §3.6): fills s_lens and builds the litlen and distance tables.
+// Returns false on failure (g_fail set).
+bool dynamic_header() {
+    uint hdr = 0u;
+    if (g_lane == 0u) {
+        hdr = g_lo & 0x3FFFu;
+        consume(14u);
+    }
+    uvec4 tot;
+    refill(uvec3(hdr, 0u, 0u), tot);
+    if (g_fail) {
+        return false;
+    }
+    hdr = tot.y;
+    uint hlit = (hdr & 31u) + 257u;
+    uint hdist = ((hdr >> 5u) & 31u) + 1u;
+    uint hclen = ((hdr >> 10u) & 15u) + 4u;
+
+    // Precode lengths: lane j carries the j-th one, in the fixed permutation order.
+    if (g_lane < 19u) {
+        s_lens[g_lane] = 0u;
+    }
+    shared_barrier();
+    if (g_lane < hclen) {
+        // Position of the j-th transmitted precode length: 16,17,18,0,8,7,9,6,10,5,11,4,12,3,
+        // 13,2,14,1,15.
+        uint j = g_lane;
+        uint sym;
+        if (j < 3u) {
+            sym = 16u + j;
+        } else if (j == 3u) {
+            sym = 0u;
+        } else if ((j & 1u) == 0u) {
+            sym = 8u + ((j - 4u) >> 1u);
+        } else {
+            sym = 7u - ((j - 5u) >> 1u);
+        }
+        s_lens[sym] = g_lo & 7u;
+        consume(3u);
+    }
+    refill(uvec3(0u), tot);
+    if (g_fail) {
+        return false;
+    }
+    shared_barrier();
+    uint st = build_table(0u, 0u, 19u, PRE_BITS, M_PRE);
+    if (st != 0u) {
+        fail_uniform(st);
+        return false;
+    }
+
+    // Code lengths: one precode symbol (+ extra bits) per lane per round, from lane 0.
+    uint needed = hlit + hdist;
+    uint produced = 0u;
+    uint last = 0xFFFFFFFFu;   // last length produced, none yet
+    for (uint round_ = 0u; round_ <= 320u; round_++) {
+        if (round_ == 320u) {
+            fail_uniform(E_BUDGET);
+            return false;
+        }
+        uint e = decode_sym(0u, PRE_BITS, M_PRE);
+        uint code = e == 0u ? E_BAD_SYMBOL : E_OK;
+        uint sym = e >> 16u;
+        uint l = e & 15u;
+        uint ex = (e >> 4u) & 31u;
+        uint xb = bitfieldExtract(g_lo, int(l), int(ex));
+        uint count = sym < 16u ? 1u : (sym == 18u ? 11u + xb : 3u + xb);
+        if (e == 0u) {
+            count = 1u;
+        }
+        uvec4 ctot;
+        uvec4 cpre = xchg(uvec4(count, 0u, 0u, 0u), ctot);
+        uint start = produced + cpre.x;
+        bool take = start < needed;
+        // Symbol 16 repeats the nearest earlier length; look back through this round first.
+        s_cpos[g_lane] = sym;
+        shared_barrier();
+        uint val = sym < 16u ? sym : 0u;
+        if (take && code == E_OK && sym == 16u) {
+            val = last;
+            for (uint i = g_lane; i > 0u; i--) {
+                uint v = s_cpos[i - 1u];
+                if (v != 16u) {
+                    val = v > 16u ? 0u : v;
+                    break;
+                }
+            }
+            if (val == 0xFFFFFFFFu) {
+                code = E_REPEAT;
+            }
+        }
+        if (take && code == E_OK && start + count > needed) {
+            code = E_CL_OVERRUN;
+        }
+        if (!take) {
+            code = E_OK;
+        }
+        bool bad = code != E_OK;
+        if (take && !bad) {
+            consume(l + ex);
+            for (uint k = 0u; k < count; k++) {
+                s_lens[start + k] = val;
+            }
+        }
+        s_clen[g_lane] = val;
+        uvec4 pre = refill(uvec3(bad ? 1u : 0u, take ? 1u : 0u, take ? count : 0u), tot);
+        if (lane_errors(bad, code, pre.y, tot.y)) {
+            return false;
+        }
+        if (g_fail) {
+            return false;
+        }
+        shared_barrier();
+        last = s_clen[tot.z - 1u];
+        produced += tot.w;
+        if (produced >= needed) {
+            break;
+        }
+    }
+    st = build_table(0u, 0u, hlit, LL_BITS, M_LL);
+    if (st == 0u) {
+        st = build_table(1u, hlit, hdist, D_BITS, M_DIST);
+    }
+    if (st != 0u) {
+        fail_uniform(st);
+        return false;
+    }
+    return true;
+}
+
+// Fixed Huffman block tables (SPEC §3.5).
+bool fixed_header() {
+    for (uint s = g_lane; s < 320u; s += LANES) {
+        uint l;
+        if (s >= 288u) {
+            l = 5u;
+        } else if (s < 144u) {
+            l = 8u;
+        } else if (s < 256u) {
+            l = 9u;
+        } else if (s < 280u) {
+            l = 7u;
+        } else {
+            l = 8u;
+        }
+        s_lens[s] = l;
+    }
+    shared_barrier();
+    uint st = build_table(0u, 0u, 288u, LL_BITS, M_LL);
+    if (st == 0u) {
+        st = build_table(1u, 288u, 32u, D_BITS, M_DIST);
+    }
+    if (st != 0u) {
+        fail_uniform(st);
+        return false;
+    }
+    return true;
+}
+
+void main() {
+    if (SUBGROUP_MODE != 0u) {
+        g_lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+    } else {
+        g_lane = gl_LocalInvocationIndex;
+    }
+    g_slot = 0u;
+    g_fail = false;
+    g_writer = false;
+    g_code = E_OK;
+
+    uint tile = pc.first_tile + gl_WorkGroupID.x;
+    if (tile >= pc.tile_end || tile >= uint(tiles.length())) {
+        return;
+    }
+    uvec4 d = tiles[tile];
+    g_src = d.x;
+    g_nwords = d.y >> 2u;
+    g_dst = d.z;
+    g_size = d.w;
+    g_rd = 0u;
+    uint out_pos = 0u;
+    uint blocks = 0u;
+
+    uint src_len = uint(src.length());
+    uint dst_len = uint(dst.length());
+    if (g_size == 0u || g_size > TILE_MAX || g_nwords > src_len || g_src > src_len - g_nwords
+        || g_size > dst_len || g_dst > dst_len - g_size) {
+        fail_uniform(E_DESCRIPTOR);
+    } else if (g_nwords < LANES) {
+        fail_uniform(E_SRC_OVERRUN);
+    } else {
+        g_lo = src[g_src + g_lane];
+        g_hi = 0u;
+        g_cnt = 32u;
+        g_rd = LANES;
+        // Every block consumes at least 3 bits of lane 0, so a tile of n words holds fewer than
+        // 11 n blocks.
+        uint max_blocks = g_nwords * 11u + 1u;
+        for (uint b = 0u; b <= max_blocks; b++) {
+            if (b == max_blocks) {
+                fail_uniform(E_BUDGET);
+                break;
+            }
+            uint hdr = 0u;
+            if (g_lane == 0u) {
+                hdr = g_lo & 7u;
+                consume(3u);
+            }
+            uvec4 tot;
+            refill(uvec3(hdr, 0u, 0u), tot);
+            if (g_fail) {
+                break;
+            }
+            blocks++;
+            bool final_ = (tot.y & 1u) != 0u;
+            uint btype = tot.y >> 1u;
+            if (btype == 0u) {
+                stored_block(out_pos);
+            } else if (btype == 1u) {
+                if (fixed_header()) {
+                    huffman_block(out_pos);
+                }
+            } else if (btype == 2u) {
+                if (dynamic_header()) {
+                    huffman_block(out_pos);
+                }
+            } else {
+                fail_uniform(E_BTYPE);
+            }
+            if (g_fail || final_) {
+                break;
+            }
+        }
+        if (!g_fail && out_pos != g_size) {
+            fail_uniform(E_OUT_SHORT);
+        }
+    }
+    if (g_fail) {
+        if (g_writer) {
+            status[tile] = uvec4(g_code, out_pos, g_rd * 4u, blocks);
+        }
+    } else if (g_lane == 0u) {
+        status[tile] = uvec4(E_OK, out_pos, g_rd * 4u, blocks);
+    }
+}
