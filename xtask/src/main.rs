@@ -104,6 +104,23 @@ fn steps() -> Vec<Step> {
                 run(c)
             },
         },
+        Step {
+            name: "gdeflate-encode",
+            what: "GDeflate encoder on the whole shared corpus at every level (release)",
+            run: |cx| {
+                run(cx.cmd(
+                    "cargo",
+                    &[
+                        "test",
+                        "--release",
+                        "-p",
+                        "ds-gdeflate",
+                        "--test",
+                        "encode_shared",
+                    ],
+                ))
+            },
+        },
     ]
 }
 
