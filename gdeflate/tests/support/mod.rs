@@ -144,11 +144,24 @@ pub enum Item {
 /// the deferred form: a distance goes on its lane's next turn), then EOB
 /// and the 31 trailing turns. The caller wrote the block header.
 pub fn fixed_symbols(w: &mut LaneWriter, items: &[Item]) {
+    symbols(w, &fixed_litlen, &|d| (d, 5), items);
+}
+
+/// Writes a symbol section with the given codes (symbol -> MSB-first
+/// codeword, length), as [`fixed_symbols`] does.
+pub fn symbols(
+    w: &mut LaneWriter,
+    litlen: &dyn Fn(u32) -> (u32, u32),
+    dist: &dyn Fn(u32) -> (u32, u32),
+    items: &[Item],
+) {
+    type Pending = Option<(u32, (u32, u32))>;
     let mut lane = 0;
-    let mut pending: [Option<(u32, (u32, u32))>; LANES] = [None; LANES];
-    let turn = |w: &mut LaneWriter, lane: usize, pending: &mut [Option<(u32, (u32, u32))>]| {
+    let mut pending: [Pending; LANES] = [None; LANES];
+    let turn = |w: &mut LaneWriter, lane: usize, pending: &mut [Pending]| {
         if let Some((dsym, (dx, dn))) = pending[lane].take() {
-            w.put_code(lane, dsym, 5);
+            let (c, l) = dist(dsym);
+            w.put_code(lane, c, l);
             w.put(lane, dx, dn);
             w.end_turn(lane);
             true
@@ -162,17 +175,17 @@ pub fn fixed_symbols(w: &mut LaneWriter, items: &[Item]) {
         }
         match *item {
             Item::Lit(b) => {
-                let (c, l) = fixed_litlen(u32::from(b));
+                let (c, l) = litlen(u32::from(b));
                 w.put_code(lane, c, l);
             }
             Item::Match(lsym, (lx, ln), dsym, dext) => {
-                let (c, l) = fixed_litlen(lsym);
+                let (c, l) = litlen(lsym);
                 w.put_code(lane, c, l);
                 w.put(lane, lx, ln);
                 pending[lane] = Some((dsym, dext));
             }
             Item::Raw(sym) => {
-                let (c, l) = fixed_litlen(sym);
+                let (c, l) = litlen(sym);
                 w.put_code(lane, c, l);
             }
         }
@@ -182,13 +195,81 @@ pub fn fixed_symbols(w: &mut LaneWriter, items: &[Item]) {
     while turn(w, lane, &mut pending) {
         lane = (lane + 1) % LANES;
     }
-    let (c, l) = fixed_litlen(256);
+    let (c, l) = litlen(256);
     w.put_code(lane, c, l);
     w.end_turn(lane);
     for j in 1..LANES {
         let k = (lane + j) % LANES;
         turn(w, k, &mut pending);
     }
+}
+
+/// Precode lengths that form a complete code over all 19 code-length
+/// symbols: 4 bits for 0..=12, 5 bits for 13..=18.
+pub const FULL_PRECODE: [u8; 19] = [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5];
+
+/// Code-length symbol order (RFC 1951 §3.2.7).
+pub const PRECODE_ORDER: [usize; 19] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
+
+/// A dynamic block header (SPEC §3.6): HLIT/HDIST/HCLEN on lane 0,
+/// precode length `j` on lane `j`, then `cl_items` (code-length symbol,
+/// extra value, extra bit count) round robin from lane 0, coded with the
+/// precode `prelens` (indexed by symbol; all 19 are sent).
+pub fn dynamic_header(
+    w: &mut LaneWriter,
+    last: bool,
+    hlit: usize,
+    hdist: usize,
+    prelens: &[u8; 19],
+    cl_items: &[(u32, u32, u32)],
+) {
+    w.put(0, u32::from(last), 1);
+    w.put(0, 2, 2);
+    w.end_turn(0);
+    w.put(0, (hlit - 257) as u32, 5);
+    w.put(0, (hdist - 1) as u32, 5);
+    w.put(0, 19 - 4, 4);
+    w.end_turn(0);
+    for (j, &sym) in PRECODE_ORDER.iter().enumerate() {
+        w.put(j, u32::from(prelens[sym]), 3);
+        w.end_turn(j);
+    }
+    let codes = canonical(prelens);
+    for (i, &(sym, extra, n)) in cl_items.iter().enumerate() {
+        let lane = i % LANES;
+        w.put_code(lane, codes[sym as usize], u32::from(prelens[sym as usize]));
+        w.put(lane, extra, n);
+        w.end_turn(lane);
+    }
+}
+
+/// Code-length items sending each length as its own symbol 0..=15.
+pub fn plain_lengths(lens: &[u8]) -> Vec<(u32, u32, u32)> {
+    lens.iter().map(|&l| (u32::from(l), 0, 0)).collect()
+}
+
+/// A whole dynamic block: header with plainly sent lengths, then `items`.
+pub fn dynamic_block(w: &mut LaneWriter, last: bool, litlen: &[u8], dist: &[u8], items: &[Item]) {
+    let mut all = litlen.to_vec();
+    all.extend_from_slice(dist);
+    dynamic_header(
+        w,
+        last,
+        litlen.len(),
+        dist.len(),
+        &FULL_PRECODE,
+        &plain_lengths(&all),
+    );
+    let lc = canonical(litlen);
+    let dc = canonical(dist);
+    symbols(
+        w,
+        &|s| (lc[s as usize], u32::from(litlen[s as usize])),
+        &|s| (dc[s as usize], u32::from(dist[s as usize]).max(1)),
+        items,
+    );
 }
 
 /// A stored block (SPEC §3.4) with its header on lane 0.
