@@ -8,7 +8,7 @@
 //! the current position becomes the new root with the visited nodes split
 //! into its "less than" and "greater than" subtrees. The lengths already
 //! known to match on each side (`lt_len`, `gt_len`) let comparisons start
-//! past the common prefix. A single-entry table on 3-byte hashes supplies
+//! past the common prefix. A two-entry table on 3-byte hashes supplies
 //! length-3 matches. As in [`super::hc`], the whole tile is the window.
 
 use alloc::vec;
@@ -20,7 +20,7 @@ use super::tables::MAX_MATCH;
 /// Table entries are position + 1 (inserted positions are at most 65532,
 /// see [`super::hc`]); 0 means "none".
 const NONE: u16 = 0;
-const HASH3_BITS: u32 = 15;
+const HASH3_BITS: u32 = 16;
 const HASH4_BITS: u32 = 16;
 
 /// A match found at some position.
@@ -33,7 +33,8 @@ pub(crate) struct Match {
 /// Binary-tree state for one tile.
 #[derive(Debug)]
 pub(crate) struct BinaryTrees {
-    head3: Vec<u16>,
+    /// The two most recent positions of each 3-byte hash.
+    head3: Vec<[u16; 2]>,
     head4: Vec<u16>,
     /// `child[2p]`: subtree of strings less than position p's;
     /// `child[2p + 1]`: greater.
@@ -43,7 +44,7 @@ pub(crate) struct BinaryTrees {
 impl Default for BinaryTrees {
     fn default() -> Self {
         BinaryTrees {
-            head3: vec![NONE; 1 << HASH3_BITS],
+            head3: vec![[NONE; 2]; 1 << HASH3_BITS],
             head4: vec![NONE; 1 << HASH4_BITS],
             child: vec![NONE; 2 << 16],
         }
@@ -52,7 +53,7 @@ impl Default for BinaryTrees {
 
 impl BinaryTrees {
     pub(crate) fn reset(&mut self) {
-        self.head3.fill(NONE);
+        self.head3.fill([NONE; 2]);
         self.head4.fill(NONE);
     }
 
@@ -83,13 +84,17 @@ impl BinaryTrees {
         let h3 = hash3(seq);
         let h4 = hash4(seq);
         let entry = pos as u16 + 1;
-        let c3 = self.head3[h3];
-        self.head3[h3] = entry;
+        let [c3a, c3b] = self.head3[h3];
+        self.head3[h3] = [entry, c3a];
         let mut cur = self.head4[h4];
         self.head4[h4] = entry;
 
+        // A length-3 match from the 3-byte hash's two most recent entries.
         let mut best = 2usize;
-        if c3 != NONE {
+        for c3 in [c3a, c3b] {
+            if c3 == NONE {
+                break;
+            }
             let c = c3 as usize - 1;
             if data[c] == data[pos] && data[c + 1] == data[pos + 1] && data[c + 2] == data[pos + 2]
             {
@@ -100,6 +105,7 @@ impl BinaryTrees {
                         dist: (pos - c) as u16,
                     });
                 }
+                break;
             }
         }
 

@@ -126,7 +126,9 @@ impl TileEncoder {
         }
         // Never emit more than the all-stored encoding would take.
         let len = out.len() - start;
-        if len as u64 > stored_bits(tile.len()) / 8 + 4 * 33 {
+        // The stored payload takes at least 128 bytes of initial words plus
+        // its bits.
+        if len as u64 > stored_bits(tile.len()) / 8 + 128 {
             self.stored.clear();
             let mut w = LaneWriter::new(&mut self.stored);
             write_stored(&mut w, tile, true);
