@@ -534,7 +534,7 @@ fn fast_turns(
                     ) {
                         Step::Next => {}
                         Step::Leave => {
-                            lane = $l + 1;
+                            lane = ($l + 1) % LANES;
                             continue 'outer;
                         }
                         Step::Eob(e) => {
