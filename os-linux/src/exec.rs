@@ -25,7 +25,8 @@ pub struct Scratch {
     decoded: Vec<u8>,
 }
 
-fn io_error(call: &'static str, e: Errno) -> RequestErrorKind {
+/// The request error for a failed OS call: `BadHandle` for EBADF, else `Io`.
+pub fn io_error(call: &'static str, e: Errno) -> RequestErrorKind {
     if e == Errno::BADF {
         RequestErrorKind::BadHandle {
             call,
@@ -126,15 +127,21 @@ pub fn run_job(mut job: Job, scratch: &mut Scratch, decompress_threads: usize) {
             decompress_threads,
         ),
     };
-    match result {
+    finish(job, result);
+}
+
+/// The outcome of executing a job: `Ok(Some(bytes))` done, `Ok(None)`
+/// cancelled, `Err` failed.
+pub type Step = Result<Option<u64>, RequestErrorKind>;
+
+/// Reports `step` as the job's result.
+pub fn finish(job: Job, step: Step) {
+    match step {
         Ok(Some(bytes)) => job.complete(bytes),
         Ok(None) => job.finish_cancelled(),
         Err(kind) => job.fail(kind),
     }
 }
-
-/// `Ok(None)`: cancelled.
-type Step = Result<Option<u64>, RequestErrorKind>;
 
 fn unsupported(job: &Job, what: &'static str) -> RequestErrorKind {
     RequestErrorKind::Unsupported {
@@ -199,6 +206,19 @@ fn read_gdeflate(
         (Source::Memory { .. }, _, Some(src)) => src,
         _ => return Err(unsupported(job, "read from this source")),
     };
+    decode(input, declared, decoded, threads)?;
+    deliver(job, decoded)
+}
+
+/// Decodes the GDeflate stream `input` (a request's compressed bytes, in
+/// private memory) into `decoded`, checking the declared size first. Shared
+/// by every driver that decompresses on the CPU after its read.
+pub fn decode(
+    input: &[u8],
+    declared: u64,
+    decoded: &mut Vec<u8>,
+    threads: usize,
+) -> Result<(), RequestErrorKind> {
     let corrupt = |e: ds_gdeflate::DecodeError| RequestErrorKind::Corrupt {
         message: e.to_string(),
     };
@@ -213,15 +233,22 @@ fn read_gdeflate(
     } else {
         ds_gdeflate::decompress(input, decoded).map_err(corrupt)?;
     }
+    Ok(())
+}
+
+/// Copies `bytes` (a finished result in private memory) into the job's
+/// host destination inside the write bracket; `Ok(None)` if it was
+/// cancelled first.
+pub fn deliver(job: &mut Job, bytes: &[u8]) -> Step {
     if job.begin_write().is_err() {
         return Ok(None);
     }
     let parts = job.io_parts();
     let Some(dst) = parts.destination else {
-        return Err(unsupported(job, "decompress into this destination"));
+        return Err(unsupported(job, "deliver into this destination"));
     };
-    dst[..decoded.len()].copy_from_slice(decoded);
-    Ok(Some(declared))
+    dst[..bytes.len()].copy_from_slice(bytes);
+    Ok(Some(bytes.len() as u64))
 }
 
 #[cfg(test)]

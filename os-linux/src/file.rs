@@ -8,7 +8,7 @@ use std::fs::OpenOptions;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// A shared handle to an open file.
 #[derive(Clone)]
@@ -89,6 +89,44 @@ impl FileRef {
     /// Number of handles (the caller's and those held by live requests).
     pub fn handle_count(&self) -> usize {
         Arc::strong_count(&self.0)
+    }
+
+    /// A handle that does not keep the file open, for per-file caches of
+    /// drivers (registered-file slots, O_DIRECT descriptors).
+    pub fn downgrade(&self) -> WeakFile {
+        WeakFile(Arc::downgrade(&self.0))
+    }
+
+    /// A number that identifies this file (all clones share it) while it or
+    /// a [`WeakFile`] of it exists.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+/// A weak [`FileRef`]: says whether the file is still held by anyone and
+/// keeps its [`FileRef::identity`] from being reused meanwhile.
+#[derive(Clone)]
+pub struct WeakFile(Weak<FileInner>);
+
+impl std::fmt::Debug for WeakFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakFile")
+            .field("identity", &self.identity())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl WeakFile {
+    /// True while some [`FileRef`] of the file exists.
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
+    /// The file's [`FileRef::identity`].
+    pub fn identity(&self) -> usize {
+        Weak::as_ptr(&self.0) as usize
     }
 }
 

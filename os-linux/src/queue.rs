@@ -461,15 +461,8 @@ impl Shared {
             }
         }
         let failure = match &outcome {
-            Outcome::Failed(e) => Some(e),
+            Outcome::Failed(e) => Some(e.clone()),
             _ => None,
-        };
-        let mut retired = Vec::new();
-        let drained = {
-            let mut o = lock(&self.order);
-            let drained = o.request_done(payload.epoch, payload.seq, failure);
-            o.retire(|m| self.marker_submitted(m), &mut retired);
-            drained
         };
         let buffer = payload.take_buffer();
         let completion = Completion {
@@ -480,6 +473,9 @@ impl Shared {
             buffer,
             latency,
         };
+        // Deliver first, then account in the ordering epochs: whoever sees
+        // a fence, a status entry or `wait_all` complete also sees every
+        // callback before it finished.
         match std::mem::replace(&mut payload.notify, Notify::Detached) {
             Notify::Callback(f) => {
                 let word = self.cell(id).load();
@@ -502,9 +498,17 @@ impl Shared {
                 debug_assert!(finalized.is_ok());
             }
         }
+        let (epoch, seq) = (payload.epoch, payload.seq);
         drop(payload);
-        self.run_retired(retired);
         self.ended.notify();
+        let mut retired = Vec::new();
+        let drained = {
+            let mut o = lock(&self.order);
+            let drained = o.request_done(epoch, seq, failure.as_ref());
+            o.retire(|m| self.marker_submitted(m), &mut retired);
+            drained
+        };
+        self.run_retired(retired);
         if drained {
             self.drained.notify();
         }

@@ -88,6 +88,36 @@ fn steps() -> Vec<Step> {
             run: |cx| run(cx.cmd("cargo", &["+nightly", "miri", "test", "-p", "ds-core"])),
         },
         Step {
+            name: "tsan",
+            what: "queue and state-machine tests under ThreadSanitizer (nightly, own target dir)",
+            run: |cx| {
+                let target = env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| cx.root.join("target"), PathBuf::from)
+                    .join("tsan");
+                let host = Command::new("rustc")
+                    .args(["+nightly", "-vV"])
+                    .output()
+                    .map_err(|e| format!("cannot run rustc +nightly: {e}"))?;
+                let host = String::from_utf8_lossy(&host.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+                    .ok_or("rustc +nightly -vV printed no host")?;
+                let mut c = cx.cmd(
+                    "cargo",
+                    &[
+                        "+nightly", "test", "-Zbuild-std", "--target", &host, "-p", "ds-core",
+                        "-p", "ds-os-linux", "--test", "threads", "--test", "cancel", "--test",
+                        "basics", "--test", "executor", "--test", "shutdown", "--test", "stress",
+                    ],
+                );
+                c.env("RUSTFLAGS", "-Zsanitizer=thread")
+                    .env("TSAN_OPTIONS", "halt_on_error=1")
+                    .env("DS_STRESS_REQUESTS", "20000")
+                    .env("CARGO_TARGET_DIR", target);
+                run(c)
+            },
+        },
+        Step {
             name: "loom",
             what: "loom model tests of ds-core's state machine (own target dir)",
             run: |cx| {
@@ -119,6 +149,18 @@ fn steps() -> Vec<Step> {
                         "encode_shared",
                     ],
                 ))
+            },
+        },
+        Step {
+            name: "fuzz",
+            what: "every fuzz target 60 s (cargo +nightly fuzz; corpora seeded by fuzz/seed-corpus.sh)",
+            run: |cx| {
+                run(cx.cmd("bash", &["fuzz/seed-corpus.sh"]))?;
+                for target in ["decode_stream", "decode_tile", "roundtrip"] {
+                    let args = ["+nightly", "fuzz", "run", target, "--", "-max_total_time=60"];
+                    run(cx.cmd("cargo", &args))?;
+                }
+                Ok(())
             },
         },
     ]
