@@ -201,7 +201,10 @@ impl Pool {
     /// making a reference to the pool's bytes, since the kernel may be
     /// writing other chunks meanwhile.
     pub fn chunk_ptr(&self, chunk: &Chunk) -> *mut u8 {
-        assert!(chunk.first + chunk.pages <= self.pages, "chunk of this pool");
+        assert!(
+            chunk.first + chunk.pages <= self.pages,
+            "chunk of this pool"
+        );
         self.buf.ptr.as_ptr().wrapping_add(self.offset(chunk))
     }
 
@@ -231,7 +234,10 @@ mod tests {
             b.as_mut_slice()[9_999] = 7;
             assert_eq!(b.as_slice()[9_999], 7);
         }
-        assert!(AlignedBuf::zeroed(16, 3).is_none(), "alignment not a power of two");
+        assert!(
+            AlignedBuf::zeroed(16, 3).is_none(),
+            "alignment not a power of two"
+        );
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub struct FeedHooks {
     pub wake: Option<Box<dyn Fn() + Send + Sync>>,
     /// Called when a strong cancel waits for a request of this executor
     /// that is writing its destination, so it can abort the operation (e.g.
-    /// `IORING_OP_ASYNC_CANCEL`). The request still ends through its job.
+    /// `IORING_OP_ASYNC_CANCEL`), and when a strong cancel ended a started
+    /// request that was not writing, so the executor can drop its private
+    /// work early. The request still ends through its job.
     pub cancel: Option<Box<dyn Fn(RequestId) + Send + Sync>>,
 }
 

@@ -16,6 +16,7 @@
 //! `docs/design.md`; the per-request state machine lives in `ds-core`.
 //! Logging goes through the `log` facade.
 
+pub mod aligned;
 pub mod driver;
 pub mod error;
 pub mod exec;
@@ -26,6 +27,7 @@ pub mod pread;
 pub mod queue;
 pub mod request;
 pub mod stats;
+pub mod uring;
 mod wait;
 
 pub use driver::{Cancelled, Driver, FeedHooks, GpuRange, IoParts, Job, JobFeed};
@@ -33,9 +35,10 @@ pub use ds_core::{Compression, Operation, Priority, RequestId, Status};
 pub use error::{
     BuildError, EnqueueError, FileLabel, Rejected, RequestError, RequestErrorKind, WaitError,
 };
-pub use file::FileRef;
+pub use file::{FileRef, WeakFile};
 pub use order::{EntryStatus, ErrorRecord, Fence, StatusArray};
 pub use pread::{PreadConfig, PreadDriver};
 pub use queue::{Backend, Queue, QueueBuilder, QueueInfo, MAX_CAPACITY, MIN_CAPACITY};
 pub use request::{Completion, Outcome, Request};
 pub use stats::Stats;
+pub use uring::{UringConfig, UringDriver, UringError, UringStats};

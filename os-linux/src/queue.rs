@@ -54,6 +54,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub enum Backend {
     /// Worker threads doing `pread`/`pwrite` (portable, always available).
     Pread(PreadConfig),
+    /// io_uring rings (see [`crate::uring`]); falls back to the pread
+    /// backend, logging why once, where io_uring is unavailable.
+    IoUring(crate::uring::UringConfig),
     /// No built-in I/O: every destination kind is served by executors added
     /// with [`QueueBuilder::executor`] (embedders with their own I/O).
     None,
@@ -166,6 +169,7 @@ impl QueueBuilder {
         let mut drivers: Vec<Box<dyn Driver>> = Vec::with_capacity(1 + self.executors.len());
         match self.backend {
             Backend::Pread(cfg) => drivers.push(Box::new(PreadDriver::new(cfg))),
+            Backend::IoUring(cfg) => drivers.push(crate::uring::driver_or_pread(cfg)),
             Backend::None => {}
         }
         drivers.extend(self.executors);
@@ -577,6 +581,19 @@ impl Shared {
         }
     }
 
+    /// Tells the executor of a started request that it was cancelled.
+    fn call_cancel_hook(&self, id: RequestId) {
+        let route = (self.meta[id.index() as usize].load(Ordering::Relaxed) & 0x0F) as usize;
+        if let Some(cancel) = self
+            .hooks
+            .get(route)
+            .and_then(|h| h.get())
+            .and_then(|h| h.cancel.as_ref())
+        {
+            cancel(id);
+        }
+    }
+
     fn after_step(&self, id: RequestId, step: CancelStep, waits: &mut Vec<RequestId>) -> bool {
         match step {
             CancelStep::Cancelled(State::Pending | State::Submitted) => {
@@ -584,20 +601,13 @@ impl Shared {
                 true
             }
             CancelStep::Cancelled(_) => {
-                // Started: its executor notices at begin_write / complete.
+                // Started: its executor notices at begin_write / complete;
+                // the hook lets it abort private work (a staging read) now.
+                self.call_cancel_hook(id);
                 true
             }
             CancelStep::WaitForWriter => {
-                let route =
-                    (self.meta[id.index() as usize].load(Ordering::Relaxed) & 0x0F) as usize;
-                if let Some(cancel) = self
-                    .hooks
-                    .get(route)
-                    .and_then(|h| h.get())
-                    .and_then(|h| h.cancel.as_ref())
-                {
-                    cancel(id);
-                }
+                self.call_cancel_hook(id);
                 waits.push(id);
                 true
             }

@@ -356,7 +356,10 @@ impl Ring {
     /// # Safety
     /// Each region must stay allocated (not unmapped or freed) until this
     /// ring is dropped or [`Ring::unregister_buffers`] is called.
-    pub unsafe fn register_buffers(&mut self, regions: &[(*mut u8, usize)]) -> Result<(), UringError> {
+    pub unsafe fn register_buffers(
+        &mut self,
+        regions: &[(*mut u8, usize)],
+    ) -> Result<(), UringError> {
         if !self.buffers.is_empty() {
             self.unregister_buffers();
         }

@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(x.on_result(10), XferStep::Continue);
         assert_eq!(x.on_result(0), XferStep::EndOfFile { got: 10 });
         let mut y = Xfer::read(Target::Fd(3), mem.as_mut_ptr(), 64, 0, 1);
-        assert_eq!(y.on_result(-libc::EIO), XferStep::Failed { errno: libc::EIO });
+        assert_eq!(
+            y.on_result(-libc::EIO),
+            XferStep::Failed { errno: libc::EIO }
+        );
         let mut z = Xfer::write(Target::Fd(3), mem.as_ptr(), 64, 0);
         assert_eq!(z.on_result(0), XferStep::NoProgress { put: 0 });
     }
@@ -201,9 +204,7 @@ mod tests {
         }
         assert_eq!(
             x.on_result(-libc::EINTR),
-            XferStep::Failed {
-                errno: libc::EINTR
-            }
+            XferStep::Failed { errno: libc::EINTR }
         );
     }
 
@@ -224,7 +225,10 @@ mod tests {
         assert_eq!(op_range(x.next_op()).1 as usize, MAX_OP_LEN);
         assert_eq!(x.on_result(MAX_OP_LEN as i32), XferStep::Continue);
         let (p, n, off) = op_range(x.next_op());
-        assert_eq!((p - base as usize, n, off), (MAX_OP_LEN, 4096, MAX_OP_LEN as u64));
+        assert_eq!(
+            (p - base as usize, n, off),
+            (MAX_OP_LEN, 4096, MAX_OP_LEN as u64)
+        );
         assert_eq!(x.on_result(4096), XferStep::Done);
     }
 }
