@@ -20,6 +20,8 @@ const FILE_SIZE: u64 = 256 << 20;
 /// Requests in flight (and destination buffers) for 4 KiB and 1 MiB reads.
 const WINDOW_4K: usize = 2048;
 const WINDOW_1M: usize = 64;
+/// Measurement rounds (baseline and queue back to back in each).
+const ROUNDS: usize = 3;
 
 fn scale() -> f64 {
     std::env::var("DS_BENCH_SCALE")
@@ -191,61 +193,80 @@ fn main() {
         FILE_SIZE >> 20
     );
 
-    // 4 KiB random reads.
+    let workers = [1, cores.max(2)];
     let n4 = (400_000.0 * s) as usize;
-    let offs = offsets(n4, 4096, true);
-    let (base_t, base_lat) = pread_loop(&file, &offs, 4096, WINDOW_4K);
-    let base_rps = n4 as f64 / base_t.as_secs_f64();
-    println!("\n4 KiB random reads, {n4} requests, {WINDOW_4K} destination buffers");
-    println!(
-        "  pread loop (1 thread)      {:>10.0} req/s   per-call p50 {:>8.2?} p99 {:>8.2?}",
-        base_rps,
-        percentile(&base_lat, 0.5),
-        percentile(&base_lat, 0.99)
-    );
-    for threads in [1, cores.max(2)] {
-        let q = queue(threads);
-        let t = queue_depth(&q, &file, &offs, 4096, WINDOW_4K);
-        let st = q.stats();
-        let rps = n4 as f64 / t.as_secs_f64();
-        println!(
-            "  queue, {threads} worker(s), depth  {:>10.0} req/s   ratio {:>5.2}x   (enqueue->end p50 {:>8.2?} p99 {:>8.2?} at up to 2048 in flight)",
-            rps,
-            rps / base_rps,
-            st.latency_p50,
-            st.latency_p99
-        );
-    }
-    let nq1 = (50_000.0 * s) as usize;
-    let q = queue(cores.max(2));
-    let lat = queue_qd1(&q, &file, &offs[..nq1], 4096);
-    let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
-    println!(
-        "  queue, depth 1 round trip  p50 {:>8.2?} p99 {:>8.2?}   ({:.1}x / {:.1}x a pread call)",
-        p50,
-        p99,
-        p50.as_secs_f64() / percentile(&base_lat, 0.5).as_secs_f64(),
-        p99.as_secs_f64() / percentile(&base_lat, 0.99).as_secs_f64()
-    );
-    drop(q);
-
-    // 1 MiB sequential reads.
+    let offs4 = offsets(n4, 4096, true);
     let n1m = (4096.0 * s) as usize;
-    let offs = offsets(n1m, 1 << 20, false);
+    let offs1m = offsets(n1m, 1 << 20, false);
     let gb = (n1m as f64) * (1u64 << 20) as f64 / 1e9;
-    let (base_t, _) = pread_loop(&file, &offs, 1 << 20, WINDOW_1M);
-    let base_gbs = gb / base_t.as_secs_f64();
-    println!(
-        "\n1 MiB sequential reads, {n1m} requests ({gb:.1} GB), {WINDOW_1M} destination buffers"
-    );
-    println!("  pread loop (1 thread)      {base_gbs:>8.2} GB/s");
-    for threads in [1, cores.max(2)] {
-        let q = queue(threads);
-        let t = queue_depth(&q, &file, &offs, 1 << 20, WINDOW_1M);
-        let gbs = gb / t.as_secs_f64();
+    // Each round measures the baseline and the queue back to back, so a
+    // ratio compares runs under the same machine load; the summary gives
+    // the median over rounds.
+    let mut ratios4: Vec<Vec<f64>> = vec![Vec::new(); workers.len()];
+    let mut ratios1m: Vec<Vec<f64>> = vec![Vec::new(); workers.len()];
+    for round in 1..=ROUNDS {
+        println!("\nround {round}/{ROUNDS}");
+        println!("4 KiB random reads, {n4} requests, {WINDOW_4K} destination buffers");
+        let (base_t, base_lat) = pread_loop(&file, &offs4, 4096, WINDOW_4K);
+        let base_rps = n4 as f64 / base_t.as_secs_f64();
         println!(
-            "  queue, {threads} worker(s)         {gbs:>8.2} GB/s   ratio {:>5.2}x",
-            gbs / base_gbs
+            "  pread loop (1 thread)        {:>10.0} req/s   per-call p50 {:>8.2?} p99 {:>8.2?}",
+            base_rps,
+            percentile(&base_lat, 0.5),
+            percentile(&base_lat, 0.99)
+        );
+        for (k, &threads) in workers.iter().enumerate() {
+            let q = queue(threads);
+            let t = queue_depth(&q, &file, &offs4, 4096, WINDOW_4K);
+            let st = q.stats();
+            let rps = n4 as f64 / t.as_secs_f64();
+            ratios4[k].push(rps / base_rps);
+            println!(
+                "  queue, {threads} worker(s), depth {:>10.0} req/s   ratio {:>5.2}x   (enqueue->end p50 {:>8.2?} p99 {:>8.2?}, {WINDOW_4K} in flight)",
+                rps,
+                rps / base_rps,
+                st.latency_p50,
+                st.latency_p99
+            );
+        }
+        let nq1 = (50_000.0 * s) as usize;
+        let q = queue(cores.max(2));
+        let lat = queue_qd1(&q, &file, &offs4[..nq1], 4096);
+        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+        println!(
+            "  queue, depth-1 round trip    p50 {:>8.2?} p99 {:>8.2?}   ({:.1}x / {:.1}x a pread call)",
+            p50,
+            p99,
+            p50.as_secs_f64() / percentile(&base_lat, 0.5).as_secs_f64(),
+            p99.as_secs_f64() / percentile(&base_lat, 0.99).as_secs_f64()
+        );
+        drop(q);
+
+        println!("1 MiB sequential reads, {n1m} requests ({gb:.1} GB), {WINDOW_1M} destination buffers");
+        let (base_t, _) = pread_loop(&file, &offs1m, 1 << 20, WINDOW_1M);
+        let base_gbs = gb / base_t.as_secs_f64();
+        println!("  pread loop (1 thread)        {base_gbs:>8.2} GB/s");
+        for (k, &threads) in workers.iter().enumerate() {
+            let q = queue(threads);
+            let t = queue_depth(&q, &file, &offs1m, 1 << 20, WINDOW_1M);
+            let gbs = gb / t.as_secs_f64();
+            ratios1m[k].push(gbs / base_gbs);
+            println!(
+                "  queue, {threads} worker(s)           {gbs:>8.2} GB/s   ratio {:>5.2}x",
+                gbs / base_gbs
+            );
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("\nmedian ratios over {ROUNDS} rounds (queue / pread loop)");
+    for (k, &threads) in workers.iter().enumerate() {
+        println!(
+            "  {threads} worker(s): 4 KiB req/s {:.2}x, 1 MiB GB/s {:.2}x",
+            median(&mut ratios4[k]),
+            median(&mut ratios1m[k])
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -73,24 +73,36 @@ impl Histogram {
     }
 }
 
+/// A counter on its own cache line: the enqueuing thread and the workers
+/// update different counters, and must not invalidate each other's line.
+#[repr(align(64))]
+pub(crate) struct Padded(pub(crate) AtomicU64);
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
+}
+
 /// Atomic counters of one queue.
 pub(crate) struct Counters {
-    pub(crate) enqueued: AtomicU64,
-    pub(crate) completed: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) bytes: AtomicU64,
+    pub(crate) enqueued: Padded,
+    pub(crate) completed: Padded,
+    pub(crate) failed: Padded,
+    pub(crate) cancelled: Padded,
+    pub(crate) bytes: Padded,
     pub(crate) latency: Histogram,
 }
 
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            enqueued: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            enqueued: Padded(AtomicU64::new(0)),
+            completed: Padded(AtomicU64::new(0)),
+            failed: Padded(AtomicU64::new(0)),
+            cancelled: Padded(AtomicU64::new(0)),
+            bytes: Padded(AtomicU64::new(0)),
             latency: Histogram::new(),
         }
     }
