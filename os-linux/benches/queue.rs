@@ -242,7 +242,9 @@ fn main() {
         );
         drop(q);
 
-        println!("1 MiB sequential reads, {n1m} requests ({gb:.1} GB), {WINDOW_1M} destination buffers");
+        println!(
+            "1 MiB sequential reads, {n1m} requests ({gb:.1} GB), {WINDOW_1M} destination buffers"
+        );
         let (base_t, _) = pread_loop(&file, &offs1m, 1 << 20, WINDOW_1M);
         let base_gbs = gb / base_t.as_secs_f64();
         println!("  pread loop (1 thread)        {base_gbs:>8.2} GB/s");

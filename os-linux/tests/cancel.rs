@@ -341,3 +341,29 @@ fn cancel_vs_completion_race_many_iterations() {
         "both outcomes exercised: {s:?}"
     );
 }
+
+#[test]
+fn cancel_from_inside_a_callback() {
+    let (q, gate) = gate_queue(GateAt::BeforeWrite);
+    let q = Arc::new(q);
+    let victim_slot = Arc::new(std::sync::Mutex::new(None));
+    let result = Arc::new(std::sync::Mutex::new(None));
+    let (inner, vs, res) = (q.clone(), victim_slot.clone(), result.clone());
+    let first = q
+        .enqueue(memory_request(8).on_complete(move |_| {
+            let victim: RequestId = vs.lock().unwrap().expect("victim enqueued");
+            // Not started: cancellable from a callback without waiting.
+            *res.lock().unwrap() = Some(inner.cancel_request(victim));
+        }))
+        .unwrap();
+    q.submit();
+    assert_eq!(gate.entered.recv().unwrap(), first);
+    let victim = q.enqueue(memory_request(8)).unwrap();
+    *victim_slot.lock().unwrap() = Some(victim);
+    gate.release.send(()).unwrap();
+    while result.lock().unwrap().is_none() {
+        std::thread::yield_now();
+    }
+    assert_eq!(*result.lock().unwrap(), Some(true));
+    assert_eq!(q.wait(victim, None).unwrap().outcome, Outcome::Cancelled);
+}
