@@ -240,12 +240,12 @@ impl std::fmt::Debug for UringDriver {
 }
 
 impl UringDriver {
-    /// Checks that io_uring can be set up here (a small probe ring with the
-    /// requested SQPOLL setting) and returns a driver that starts
+    /// Checks that io_uring can be set up here (a probe ring of the
+    /// configured depth and SQPOLL setting) and returns a driver that starts
     /// `config.rings` rings.
     pub fn new(config: UringConfig) -> Result<UringDriver, UringError> {
         let probe = Ring::new(RingOptions {
-            entries: 4,
+            entries: config.depth,
             sqpoll_idle: config.sqpoll_idle,
             single_thread: false,
         })?;
@@ -338,14 +338,27 @@ impl Driver for UringDriver {
             }
         }
         drop(tx);
+        // Rings that cannot be set up (memory limits) leave the others to
+        // do the work; none at all is an error.
+        let (mut running, mut first_error) = (0, None);
         for _ in 0..n {
             match rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(io_err(e)),
-                Err(_) => return Err(std::io::Error::other("an io_uring worker died at start")),
+                Ok(Ok(())) => running += 1,
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => break,
             }
         }
-        Ok(())
+        match (running, first_error) {
+            (0, Some(e)) => Err(io_err(e)),
+            (0, None) => Err(std::io::Error::other("no io_uring worker started")),
+            (_, Some(e)) => {
+                log::warn!("io_uring: {running} of {n} rings running; the others failed: {e}");
+                Ok(())
+            }
+            (_, None) => Ok(()),
+        }
     }
 
     fn stop(&mut self) {
