@@ -53,6 +53,7 @@ use crate::huffman::{
     LITLEN_TEMPLATES, MAX_LEN, MAX_PRECODE_LEN, NOP_LITERAL, NO_SYMBOL, NUM_DIST, NUM_LITLEN,
     NUM_PRECODE, PRECODE_BITS, PRECODE_ENOUGH, PRECODE_TEMPLATES, SUBTABLE,
 };
+use crate::transpose;
 use crate::words;
 
 /// Number of lanes.
@@ -738,19 +739,19 @@ fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
         }
     }
     debug_assert_eq!(next, LANES);
+    let mut v = [0u32; LANES];
     for (g, chunk) in dst.chunks_exact_mut(4 * LANES).take(groups).enumerate() {
         let base = lanes.p + g * 4 * LANES;
         let src = &lanes.src[base..base + 4 * LANES];
         for lane in 0..LANES {
             let b = lanes.buf[lane];
-            let v = b as u32;
-            chunk[lane] = v as u8;
-            chunk[LANES + lane] = (v >> 8) as u8;
-            chunk[2 * LANES + lane] = (v >> 16) as u8;
-            chunk[3 * LANES + lane] = (v >> 24) as u8;
+            v[lane] = b as u32;
             let s = 4 * slot[lane];
             let w = u32::from_le_bytes([src[s], src[s + 1], src[s + 2], src[s + 3]]);
             lanes.buf[lane] = (b >> 32) | (u64::from(w) << (lanes.n[lane] - 32));
+        }
+        if let Ok(rows) = <&mut [u8; 4 * LANES]>::try_from(chunk) {
+            transpose::transpose(&v, rows);
         }
     }
     lanes.p += groups * 4 * LANES;

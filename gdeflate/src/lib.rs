@@ -36,6 +36,7 @@ mod decode;
 mod error;
 mod huffman;
 mod jobs;
+mod transpose;
 mod words;
 
 #[cfg(feature = "alloc")]
