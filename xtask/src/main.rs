@@ -163,6 +163,18 @@ fn steps() -> Vec<Step> {
                 Ok(())
             },
         },
+        Step {
+            name: "fuzz",
+            what: "every fuzz target 60 s (cargo +nightly fuzz; corpora seeded by fuzz/seed-corpus.sh)",
+            run: |cx| {
+                run(cx.cmd("bash", &["fuzz/seed-corpus.sh"]))?;
+                for target in ["decode_stream", "decode_tile", "roundtrip"] {
+                    let args = ["+nightly", "fuzz", "run", target, "--", "-max_total_time=60"];
+                    run(cx.cmd("cargo", &args))?;
+                }
+                Ok(())
+            },
+        },
     ]
 }
 
