@@ -256,3 +256,21 @@ fn full_queue_keeps_working_after_draining() {
     }
     still_works(&f);
 }
+
+#[test]
+#[allow(unsafe_code)]
+fn null_raw_pointers_are_refused() {
+    let f = fixture();
+    // SAFETY: null pointers are never dereferenced: the queue rejects them.
+    let r =
+        f.q.enqueue(unsafe { Request::read(&f.file, 0, 8).into_raw(std::ptr::null_mut(), 8) })
+            .unwrap_err();
+    assert_eq!(r.error, EnqueueError::Invalid(DescError::NullAddress));
+    // SAFETY: as above.
+    let r = f
+        .q
+        .enqueue(unsafe { Request::read_raw_memory(std::ptr::null(), 8) }.into_buffer(vec![0; 8]))
+        .unwrap_err();
+    assert_eq!(r.error, EnqueueError::Invalid(DescError::NullAddress));
+    still_works(&f);
+}

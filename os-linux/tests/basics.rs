@@ -86,6 +86,33 @@ fn memory_reads_and_file_writes() {
 }
 
 #[test]
+#[allow(unsafe_code)]
+fn raw_pointer_sources_and_destinations() {
+    let dir = TempDir::new("raw");
+    let path = dir.path().join("raw");
+    let file = FileRef::create(&path).unwrap();
+    let q = pread_queue(128, 2);
+    let src = pattern(4096, 12);
+    let mut dst = vec![0u8; 4096];
+    // SAFETY: `src` and `dst` live until `wait_all` below has seen both
+    // requests end, and nothing else touches them meanwhile.
+    let (w, r) = unsafe {
+        (
+            Request::write_raw(&file, 100, src.as_ptr(), src.len()).detached(),
+            Request::read_raw_memory(src.as_ptr(), src.len())
+                .into_raw(dst.as_mut_ptr(), dst.len())
+                .detached(),
+        )
+    };
+    q.enqueue(w).unwrap();
+    q.enqueue(r).unwrap();
+    q.wait_all(None).unwrap();
+    assert_eq!(dst, src);
+    assert_eq!(&std::fs::read(&path).unwrap()[100..], &src[..]);
+    assert_eq!(q.stats().completed, 2);
+}
+
+#[test]
 fn callbacks_get_the_buffer_and_the_outcome() {
     let dir = TempDir::new("cb");
     let data = pattern(10_000, 3);
