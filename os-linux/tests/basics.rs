@@ -94,16 +94,14 @@ fn raw_pointer_sources_and_destinations() {
     let q = pread_queue(128, 2);
     let src = pattern(4096, 12);
     let mut dst = vec![0u8; 4096];
-    // SAFETY: `src` and `dst` live until `wait_all` below has seen both
-    // requests end, and nothing else touches them meanwhile.
-    let (w, r) = unsafe {
-        (
-            Request::write_raw(&file, 100, src.as_ptr(), src.len()).detached(),
-            Request::read_raw_memory(src.as_ptr(), src.len())
-                .into_raw(dst.as_mut_ptr(), dst.len())
-                .detached(),
-        )
-    };
+    // SAFETY: `src` lives until `wait_all` below has seen the request end,
+    // and nothing writes it meanwhile.
+    let w = unsafe { Request::write_raw(&file, 100, src.as_ptr(), src.len()) }.detached();
+    // SAFETY: as above for `src`.
+    let r = unsafe { Request::read_raw_memory(src.as_ptr(), src.len()) };
+    // SAFETY: `dst` lives until `wait_all` below has seen the request end,
+    // and nothing else reads or writes it meanwhile.
+    let r = unsafe { r.into_raw(dst.as_mut_ptr(), dst.len()) }.detached();
     q.enqueue(w).unwrap();
     q.enqueue(r).unwrap();
     q.wait_all(None).unwrap();
