@@ -39,8 +39,6 @@
 //     kind: 0 literal / plain value, 1 length or distance (base + extra), 2 end of block,
 //           3 invalid symbol (litlen 286 and 287).
 #version 460
-#pragma use_vulkan_memory_model
-#extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -53,9 +51,11 @@ layout(constant_id = 0) const uint SUBGROUP_MODE = 0u;
 
 // Whole compressed input as 32-bit words; tiles start on word boundaries (SPEC §2.2).
 layout(std430, set = 0, binding = 0) readonly buffer Src { uint src[]; };
-// Output bytes. Workgroup-coherent: copies read bytes other invocations of the same workgroup
-// wrote, made visible by the buffer barriers below.
-layout(std430, set = 0, binding = 1) workgroupcoherent buffer Dst { uint8_t dst[]; };
+// Output bytes. Coherent: copies read bytes other invocations of the same workgroup wrote, made
+// visible by buffer_barrier(). (Written with GLSL's classic barriers rather than the Vulkan
+// memory model's controlBarrier: Mesa 22.3's lavapipe, our CI device, does not synchronize the
+// workgroup's subgroups on the latter.)
+layout(std430, set = 0, binding = 1) coherent buffer Dst { uint8_t dst[]; };
 // One descriptor per tile: x = first word in src, y = compressed bytes, z = first output byte in
 // dst, w = output bytes (1..65536).
 layout(std430, set = 0, binding = 2) readonly buffer Tiles { uvec4 tiles[]; };
@@ -141,13 +141,14 @@ bool g_writer;
 uint g_code;
 
 void buffer_barrier() {
-    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup,
-                   gl_StorageSemanticsBuffer | gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+    memoryBarrierBuffer();
+    memoryBarrierShared();
+    barrier();
 }
 
 void shared_barrier() {
-    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsShared,
-                   gl_SemanticsAcquireRelease);
+    memoryBarrierShared();
+    barrier();
 }
 
 // Exclusive prefix sum of v over lanes 0..g_lane-1; tot receives the sum over all 32 lanes.
@@ -597,22 +598,24 @@ void stored_block(inout uint out_pos) {
     out_pos += len;
 }
 
-// Dynamic block header (SPEC §3.6): fills s_lens and builds the litlen and distance tables.
-// Returns false on failure (g_fail set).
-bool dynamic_header() {
+// Dynamic block header (SPEC §3.6), first part: HLIT, HDIST, HCLEN and the precode lengths
+// (into s_lens[0..19)). Returns false on failure (g_fail set).
+bool dynamic_header(out uint hlit, out uint hdist) {
     uint hdr = 0u;
     if (g_lane == 0u) {
         hdr = g_lo & 0x3FFFu;
         consume(14u);
     }
+    hlit = 0u;
+    hdist = 0u;
     uvec4 tot;
     refill(uvec3(hdr, 0u, 0u), tot);
     if (g_fail) {
         return false;
     }
     hdr = tot.y;
-    uint hlit = (hdr & 31u) + 257u;
-    uint hdist = ((hdr >> 5u) & 31u) + 1u;
+    hlit = (hdr & 31u) + 257u;
+    hdist = ((hdr >> 5u) & 31u) + 1u;
     uint hclen = ((hdr >> 10u) & 15u) + 4u;
 
     // Precode lengths: lane j carries the j-th one, in the fixed permutation order.
@@ -642,12 +645,13 @@ bool dynamic_header() {
         return false;
     }
     shared_barrier();
-    uint st = build_table(0u, 0u, 19u, PRE_BITS, M_PRE);
-    if (st != 0u) {
-        fail_uniform(st);
-        return false;
-    }
+    return true;
+}
 
+// Dynamic block header, second part: the HLIT + HDIST code lengths into s_lens, decoded with
+// the precode table (table 0). Returns false on failure (g_fail set).
+bool code_lengths(uint hlit, uint hdist) {
+    uvec4 tot;
     // Code lengths: one precode symbol (+ extra bits) per lane per round, from lane 0.
     uint needed = hlit + hdist;
     uint produced = 0u;
@@ -716,19 +720,11 @@ bool dynamic_header() {
             break;
         }
     }
-    st = build_table(0u, 0u, hlit, LL_BITS, M_LL);
-    if (st == 0u) {
-        st = build_table(1u, hlit, hdist, D_BITS, M_DIST);
-    }
-    if (st != 0u) {
-        fail_uniform(st);
-        return false;
-    }
     return true;
 }
 
-// Fixed Huffman block tables (SPEC §3.5).
-bool fixed_header() {
+// Fixed Huffman block code lengths (SPEC §3.5): litlen in s_lens[0..288), distance after.
+void fixed_lengths() {
     for (uint s = g_lane; s < 320u; s += LANES) {
         uint l;
         if (s >= 288u) {
@@ -745,15 +741,36 @@ bool fixed_header() {
         s_lens[s] = l;
     }
     shared_barrier();
-    uint st = build_table(0u, 0u, 288u, LL_BITS, M_LL);
-    if (st == 0u) {
-        st = build_table(1u, 288u, 32u, D_BITS, M_DIST);
+}
+
+// A fixed or dynamic block: code lengths, then the tables (one build_table call site, in a loop
+// over the tables: 0 precode for dynamic blocks, 1 litlen, 2 distance), then the symbols.
+void huffman_tables_and_block(bool dynamic, inout uint out_pos) {
+    uint hlit = 288u;
+    uint hdist = 32u;
+    bool ok = true;
+    if (dynamic) {
+        ok = dynamic_header(hlit, hdist);
+    } else {
+        fixed_lengths();
     }
-    if (st != 0u) {
-        fail_uniform(st);
-        return false;
+    for (uint phase = dynamic ? 0u : 1u; ok && phase < 3u; phase++) {
+        uint t = phase == 2u ? 1u : 0u;
+        uint base = phase == 2u ? hlit : 0u;
+        uint n = phase == 0u ? 19u : (phase == 1u ? hlit : hdist);
+        uint bits = phase == 0u ? PRE_BITS : (phase == 1u ? LL_BITS : D_BITS);
+        uint mode = phase == 0u ? M_PRE : (phase == 1u ? M_LL : M_DIST);
+        uint st = build_table(t, base, n, bits, mode);
+        if (st != 0u) {
+            fail_uniform(st);
+            ok = false;
+        } else if (phase == 0u) {
+            ok = code_lengths(hlit, hdist);
+        }
     }
-    return true;
+    if (ok) {
+        huffman_block(out_pos);
+    }
 }
 
 void main() {
@@ -815,14 +832,8 @@ void main() {
             uint btype = tot.y >> 1u;
             if (btype == 0u) {
                 stored_block(out_pos);
-            } else if (btype == 1u) {
-                if (fixed_header()) {
-                    huffman_block(out_pos);
-                }
-            } else if (btype == 2u) {
-                if (dynamic_header()) {
-                    huffman_block(out_pos);
-                }
+            } else if (btype < 3u) {
+                huffman_tables_and_block(btype == 2u, out_pos);
             } else {
                 fail_uniform(E_BTYPE);
             }

@@ -92,8 +92,11 @@ impl Default for ContextOptions {
 pub struct AdoptedFeatures {
     /// Vulkan 1.2 `storageBuffer8BitAccess` (required).
     pub storage_buffer_8bit: bool,
-    /// Vulkan 1.2 `vulkanMemoryModel` (required).
+    /// Vulkan 1.2 `vulkanMemoryModel`. Not needed; but if it is enabled, `vulkanMemoryModelDeviceScope`
+    /// must be too, since the decode shader uses device-scope barriers (required then).
     pub vulkan_memory_model: bool,
+    /// Vulkan 1.2 `vulkanMemoryModelDeviceScope`.
+    pub vulkan_memory_model_device_scope: bool,
     /// Vulkan 1.2 `timelineSemaphore` (required).
     pub timeline_semaphore: bool,
     /// Vulkan 1.2 `bufferDeviceAddress` (memory decompression needs it).
@@ -447,7 +450,6 @@ impl VulkanContext {
         }
         for (ok, what) in [
             (f12.storage_buffer8_bit_access, "storageBuffer8BitAccess"),
-            (f12.vulkan_memory_model, "vulkanMemoryModel"),
             (f12.timeline_semaphore, "timelineSemaphore"),
         ] {
             if ok == vk::FALSE {
@@ -479,7 +481,6 @@ impl VulkanContext {
         };
         let mut e12 = vk::PhysicalDeviceVulkan12Features::default()
             .storage_buffer8_bit_access(true)
-            .vulkan_memory_model(true)
             .timeline_semaphore(true)
             .buffer_device_address(bda);
         let mut e13 = vk::PhysicalDeviceVulkan13Features::default()
@@ -512,7 +513,8 @@ impl VulkanContext {
         let queue = unsafe { device.get_device_queue(family, 0) };
         let features = AdoptedFeatures {
             storage_buffer_8bit: true,
-            vulkan_memory_model: true,
+            vulkan_memory_model: false,
+            vulkan_memory_model_device_scope: false,
             timeline_semaphore: true,
             buffer_device_address: bda,
             full_subgroups,
@@ -556,8 +558,8 @@ impl VulkanContext {
                 "storageBuffer8BitAccess enabled by the embedder",
             ),
             (
-                f.vulkan_memory_model,
-                "vulkanMemoryModel enabled by the embedder",
+                !f.vulkan_memory_model || f.vulkan_memory_model_device_scope,
+                "vulkanMemoryModelDeviceScope enabled by the embedder (it enabled vulkanMemoryModel)",
             ),
             (
                 f.timeline_semaphore,

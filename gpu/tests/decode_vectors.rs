@@ -1,14 +1,15 @@
-//! GPU decode against the CPU decoder (the oracle): committed vectors, every shared vector
-//! (all levels) bit-exact, and the shared corrupt streams with per-tile error status (a tile the
-//! CPU rejects must fail on the GPU, a tile the CPU accepts must match).
-//!
-//! Ignored for now: the shader does not yet decode correctly on lavapipe (the workgroup stops
-//! before writing its status; see docs/gpu.md, "Status"). Run with
-//! `cargo test -p ds-gpu --test decode_vectors -- --ignored`.
+//! GPU decode against the CPU decoder (the oracle), validation layer on:
+//! - the vectors committed in `tests/data` with both shader variants (the repo stands alone);
+//! - every shared vector (`../shared/gdeflate/vectors/gdef`, all levels) bit-exact;
+//! - the shared corrupt streams whose container parses: per tile, the GPU must fail exactly the
+//!   tiles the CPU decoder rejects (bitstream corruption is caught by the shader) and match the
+//!   CPU output on the others (container corruption is covered in tests/vulkan.rs);
+//! - a cross-section of shared vectors with the shared-memory variant, which lavapipe would not
+//!   pick by itself.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ds_gpu::*;
 
@@ -17,6 +18,8 @@ fn check_stream(dec: &GpuDecoder, name: &str, bytes: &[u8]) {
     let report = dec
         .decode_report(bytes, DecodePath::Shader)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(report.path, ResolvedPath::Shader);
+    assert_eq!(report.output.len(), cpu_out.len(), "{name}");
     assert_eq!(report.tiles.len(), cpu_ok.len(), "{name}");
     for (i, (gpu, cpu)) in report.tiles.iter().zip(&cpu_ok).enumerate() {
         assert_eq!(
@@ -29,20 +32,84 @@ fn check_stream(dec: &GpuDecoder, name: &str, bytes: &[u8]) {
             let end = (at + 65536).min(cpu_out.len());
             assert!(
                 report.output[at..end] == cpu_out[at..end],
-                "{name} tile {i} differs"
+                "{name} tile {i} differs from the CPU decoder"
             );
         }
     }
 }
 
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn decoder(ctx: &std::sync::Arc<VulkanContext>, variant: VariantChoice) -> GpuDecoder {
+    GpuDecoder::new(
+        ctx,
+        DecoderOptions {
+            variant,
+            ..DecoderOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 #[test]
-#[ignore = "shader decode not yet correct on lavapipe (docs/gpu.md)"]
-fn committed_vectors_match_the_cpu_decoder() {
+fn committed_vectors_match_the_cpu_decoder_in_both_variants() {
     let Some(ctx) = common::context() else { return };
-    let dec = GpuDecoder::new(&ctx, DecoderOptions::default()).unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
+    let files = sorted_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"));
+    assert!(files.len() >= 5);
+    for variant in [
+        VariantChoice::Auto,
+        VariantChoice::Force(ShaderVariant::SharedMemory),
+    ] {
+        let dec = decoder(&ctx, variant);
+        for p in &files {
+            let name = format!("{} ({:?})", p.display(), dec.shader().variant());
+            check_stream(&dec, &name, &std::fs::read(p).unwrap());
+        }
+    }
+    common::assert_clean(&ctx);
+}
+
+#[test]
+fn decompress_returns_the_output_or_the_failing_tile() {
+    let Some(ctx) = common::context() else { return };
+    let dec = decoder(&ctx, VariantChoice::Auto);
+    let bytes = std::fs::read(common::data("text_300.L9.gdef")).unwrap();
+    let mut want = vec![0u8; 300];
+    ds_gdeflate::decompress(&bytes, &mut want).unwrap();
+    assert_eq!(dec.decompress(&bytes, DecodePath::Auto).unwrap(), want);
+    // Flip the block type of the only tile to 3 (BFINAL=1, BTYPE=3 in the first 3 bits).
+    let mut bad = bytes.clone();
+    let start = ds_gdeflate::TileStream::parse(&bytes)
+        .unwrap()
+        .tile_offset_in_input(0);
+    bad[start] |= 0b111;
+    match dec.decompress(&bad, DecodePath::Shader) {
+        Err(GpuError::Tile {
+            tile: 0,
+            error: TileError::BlockType,
+        }) => {}
+        other => panic!("expected block-type error on tile 0, got {other:?}"),
+    }
+    common::assert_clean(&ctx);
+}
+
+#[test]
+fn shared_vectors_match_the_cpu_decoder() {
+    let Some(ctx) = common::context() else { return };
+    let Some(dir) = common::shared_dir() else {
+        return;
+    };
+    let dec = decoder(&ctx, VariantChoice::Auto);
+    let files = sorted_files(&dir.join("gdeflate/vectors/gdef"));
+    assert!(files.len() >= 80, "shared vectors: {}", files.len());
+    for p in files {
         check_stream(&dec, &p.display().to_string(), &std::fs::read(&p).unwrap());
     }
     drop(dec);
@@ -50,26 +117,48 @@ fn committed_vectors_match_the_cpu_decoder() {
 }
 
 #[test]
-#[ignore = "shader decode not yet correct on lavapipe (docs/gpu.md)"]
-fn shared_vectors_and_corrupt_streams_match_the_cpu_decoder() {
+fn shared_corrupt_streams_fail_per_tile_like_the_cpu_decoder() {
     let Some(ctx) = common::context() else { return };
     let Some(dir) = common::shared_dir() else {
         return;
     };
-    let dec = GpuDecoder::new(&ctx, DecoderOptions::default()).unwrap();
-    for sub in ["gdeflate/vectors/gdef", "gdeflate/vectors/corrupt"] {
-        let mut paths: Vec<_> = std::fs::read_dir(dir.join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for p in paths {
-            let bytes = std::fs::read(&p).unwrap();
-            if ds_gdeflate::TileStream::parse(&bytes).is_err() {
-                continue; // container-level: covered by tests/vulkan.rs
-            }
-            check_stream(&dec, &p.display().to_string(), &bytes);
-        }
+    let dec = decoder(&ctx, VariantChoice::Auto);
+    let mut bitstream_errors = 0;
+    for p in sorted_files(&dir.join("gdeflate/vectors/corrupt")) {
+        let bytes = std::fs::read(&p).unwrap();
+        let Ok((_, ok)) = common::cpu_tiles(&bytes) else {
+            continue; // container-level corruption: tests/vulkan.rs
+        };
+        bitstream_errors += ok.iter().filter(|t| !**t).count();
+        check_stream(&dec, &p.display().to_string(), &bytes);
+    }
+    assert!(
+        bitstream_errors >= 10,
+        "corrupt tiles seen: {bitstream_errors}"
+    );
+    drop(dec);
+    common::assert_clean(&ctx);
+}
+
+#[test]
+fn shared_memory_variant_matches_on_a_cross_section() {
+    let Some(ctx) = common::context() else { return };
+    let Some(dir) = common::shared_dir() else {
+        return;
+    };
+    let dec = decoder(&ctx, VariantChoice::Force(ShaderVariant::SharedMemory));
+    // Stored, fixed and dynamic blocks, multi-tile streams, long and far matches, a corrupt tile.
+    for name in [
+        "gdef/random_64k.L0.gdef",
+        "gdef/zeros_64k.L1.gdef",
+        "gdef/text_3x64k_plus1.L1.gdef",
+        "gdef/text_64k_minus1.L12.gdef",
+        "gdef/far_repeat_256k.L9.gdef",
+        "corrupt/flip_t0_b200_bit5.gdef",
+        "corrupt/btype3.gdef",
+    ] {
+        let p = dir.join("gdeflate/vectors").join(name);
+        check_stream(&dec, &p.display().to_string(), &std::fs::read(&p).unwrap());
     }
     drop(dec);
     common::assert_clean(&ctx);

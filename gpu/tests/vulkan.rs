@@ -40,7 +40,8 @@ fn adopted_device_is_used_and_left_alive() {
         api_version: owner.caps().api_version,
         features: AdoptedFeatures {
             storage_buffer_8bit: true,
-            vulkan_memory_model: true,
+            vulkan_memory_model: false,
+            vulkan_memory_model_device_scope: false,
             timeline_semaphore: true,
             buffer_device_address: owner.caps().buffer_device_address,
             full_subgroups: owner.caps().full_subgroups,
@@ -86,14 +87,29 @@ fn adopt_refuses_missing_required_features() {
         api_version: owner.caps().api_version,
         features: AdoptedFeatures {
             storage_buffer_8bit: true,
-            vulkan_memory_model: false,
+            vulkan_memory_model: true,
+            vulkan_memory_model_device_scope: false,
             timeline_semaphore: true,
             ..AdoptedFeatures::default()
         },
     };
     // SAFETY: valid handles from `owner`; adoption fails before using them.
     let err = unsafe { VulkanContext::adopt(&info) }.unwrap_err();
-    assert!(err.to_string().contains("vulkanMemoryModel"), "{err}");
+    assert!(
+        err.to_string().contains("vulkanMemoryModelDeviceScope"),
+        "{err}"
+    );
+    let no_8bit = AdoptInfo {
+        features: AdoptedFeatures {
+            storage_buffer_8bit: false,
+            timeline_semaphore: true,
+            ..AdoptedFeatures::default()
+        },
+        ..info
+    };
+    // SAFETY: as above.
+    let err = unsafe { VulkanContext::adopt(&no_8bit) }.unwrap_err();
+    assert!(err.to_string().contains("storageBuffer8BitAccess"), "{err}");
     common::assert_clean(&owner);
 }
 
