@@ -15,7 +15,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::hc::{hash3, hash4, load32, match_len};
-use super::tables::MAX_MATCH;
+use super::tables::{dist_slot, MAX_MATCH};
 
 /// Table entries are position + 1 (inserted positions are at most 65532,
 /// see [`super::hc`]); 0 means "none".
@@ -28,6 +28,19 @@ const HASH4_BITS: u32 = 16;
 pub(crate) struct Match {
     pub(crate) len: u16,
     pub(crate) dist: u16,
+    /// Distance slot of `dist` (the parser reads it on every pass).
+    pub(crate) slot: u8,
+}
+
+impl Match {
+    #[inline]
+    fn new(len: usize, dist: usize) -> Self {
+        Match {
+            len: len as u16,
+            dist: dist as u16,
+            slot: dist_slot(dist) as u8,
+        }
+    }
 }
 
 /// Binary-tree state for one tile.
@@ -100,10 +113,7 @@ impl BinaryTrees {
             {
                 best = 3;
                 if let Some(o) = out.as_deref_mut() {
-                    o.push(Match {
-                        len: 3,
-                        dist: (pos - c) as u16,
-                    });
+                    o.push(Match::new(3, pos - c));
                 }
                 break;
             }
@@ -122,10 +132,7 @@ impl BinaryTrees {
                 if len > best {
                     best = len;
                     if let Some(o) = out.as_deref_mut() {
-                        o.push(Match {
-                            len: len as u16,
-                            dist: (pos - c) as u16,
-                        });
+                        o.push(Match::new(len, pos - c));
                     }
                 }
                 if len >= nice {

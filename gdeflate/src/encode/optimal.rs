@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use super::block::{Codes, Item};
 use super::bt::{BinaryTrees, Match};
 use super::tables::{
-    dist_slot, length_slot, DIST_EXTRA, LENGTH_EXTRA, LONG_MATCH, LONG_SLOT, MAX_MATCH, MIN_MATCH,
+    length_slot, DIST_EXTRA, LENGTH_EXTRA, LONG_MATCH, LONG_SLOT, MAX_MATCH, MIN_MATCH,
     NUM_DIST_SYMS,
 };
 
@@ -168,7 +168,7 @@ impl Optimal {
             let mut l = MIN_MATCH;
             for mt in ms {
                 let dist = mt.dist as usize;
-                let dcost = m.dist[dist_slot(dist)];
+                let dcost = m.dist[mt.slot as usize];
                 let end = (mt.len as usize).min(limit);
                 if l > end {
                     continue;
