@@ -178,6 +178,20 @@ fn a_dropped_job_fails_with_executor_lost() {
 }
 
 #[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<ds_os_linux::Queue>();
+    send_sync::<ds_os_linux::FileRef>();
+    send_sync::<ds_os_linux::StatusArray>();
+    send_sync::<ds_os_linux::Fence>();
+    send_sync::<ds_os_linux::JobFeed>();
+    send::<Job>();
+    send::<Request>();
+    send::<ds_os_linux::Completion>();
+}
+
+#[test]
 fn builder_errors_are_precise() {
     let e = QueueBuilder::new().capacity(127).build().unwrap_err();
     assert!(matches!(e, BuildError::Capacity { requested: 127 }));
