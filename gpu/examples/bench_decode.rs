@@ -176,7 +176,7 @@ fn run() -> Result<(), String> {
             s.num_tiles, s.compressed_size, s.uncompressed_size
         );
         println!(
-            "  cpu ({threads} threads)   {:8.3} ms  {:7.2} GB/s",
+            "  cpu ({threads} threads)   {:10.3} ms  {:9.4} GB/s",
             cpu_best * 1e3,
             gbps(size, cpu_best)
         );
@@ -220,14 +220,14 @@ fn run() -> Result<(), String> {
                 ResolvedPath::MemoryDecompression(k) => format!("driver {k:?}"),
             };
             println!(
-                "  {name:<20} {:8.3} ms  {:7.2} GB/s  ({verdict})",
+                "  {name:<20} {:10.3} ms  {:9.4} GB/s  ({verdict})",
                 t_best * 1e3,
                 gbps(size, t_best)
             );
             best.push((name, t_best));
         }
         for (name, t) in &best {
-            println!("  ratio {name} / cpu: {:.2}x", cpu_best / t);
+            println!("  ratio {name} / cpu: {:.4}x", cpu_best / t);
         }
         if let [(a, ta), (b, tb)] = &best[..] {
             println!("  ratio {a} / {b}: {:.2}x", tb / ta);
