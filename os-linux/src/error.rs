@@ -82,6 +82,24 @@ pub enum RequestErrorKind {
         /// The executor's name.
         executor: &'static str,
     },
+    /// A device API (cuFile, the CUDA driver) failed; `name` is the API's
+    /// own name for the code (`CU_FILE_...`, `CUDA_ERROR_...`).
+    Device {
+        /// The call ("cuFileRead", ...).
+        call: &'static str,
+        /// The error's name.
+        name: &'static str,
+        /// Its numeric code.
+        code: i32,
+    },
+    /// The GPU-buffer destination is not one the executor knows, or the
+    /// range passes its end.
+    BadGpuBuffer {
+        /// The buffer handle given at enqueue.
+        buffer: u64,
+        /// Bytes registered for it (`None`: unknown handle).
+        registered: Option<u64>,
+    },
     /// The executor cannot perform this request.
     Unsupported {
         /// The executor's name.
@@ -108,6 +126,10 @@ impl RequestErrorKind {
             RequestErrorKind::Corrupt { .. } => FailCode::new(FailKind::Corrupt),
             RequestErrorKind::SizeMismatch { .. } => FailCode::new(FailKind::SizeMismatch),
             RequestErrorKind::ExecutorLost { .. } => FailCode::new(FailKind::ExecutorLost),
+            RequestErrorKind::Device { code, .. } => {
+                FailCode::with_detail(FailKind::Io, errno16(*code))
+            }
+            RequestErrorKind::BadGpuBuffer { .. } => FailCode::new(FailKind::BadHandle),
             RequestErrorKind::Unsupported { .. } => FailCode::new(FailKind::Unsupported),
         }
     }
@@ -158,6 +180,16 @@ impl fmt::Display for RequestErrorKind {
                     "executor {executor} dropped the request without a result"
                 )
             }
+            RequestErrorKind::Device { call, name, code } => {
+                write!(f, "{call} failed: {name} ({code})")
+            }
+            RequestErrorKind::BadGpuBuffer { buffer, registered } => match registered {
+                Some(len) => write!(
+                    f,
+                    "the range passes the end of GPU buffer {buffer:#x} ({len} bytes registered)"
+                ),
+                None => write!(f, "GPU buffer {buffer:#x} is not registered with the executor"),
+            },
             RequestErrorKind::Unsupported { executor, what } => {
                 write!(f, "executor {executor} cannot {what}")
             }

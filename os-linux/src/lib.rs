@@ -17,6 +17,7 @@
 //! Logging goes through the `log` facade.
 
 pub mod aligned;
+pub mod cufile;
 pub mod driver;
 pub mod error;
 pub mod exec;
