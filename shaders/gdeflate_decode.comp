@@ -140,9 +140,10 @@ bool g_fail;
 bool g_writer;
 uint g_code;
 
+// Control barrier plus a workgroup-scope fence over all memory (shared and the output buffer):
+// only this workgroup ever reads its tile's output, so no device-scope fence is needed.
 void buffer_barrier() {
-    memoryBarrierBuffer();
-    memoryBarrierShared();
+    groupMemoryBarrier();
     barrier();
 }
 

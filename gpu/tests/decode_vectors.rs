@@ -163,3 +163,29 @@ fn shared_memory_variant_matches_on_a_cross_section() {
     drop(dec);
     common::assert_clean(&ctx);
 }
+
+/// The driver's decoder on the committed vectors, where the device has it (NVIDIA); elsewhere a
+/// printed skip, or a failure with DS_REQUIRE_NV_DECOMPRESSION=1 (not implied by DS_REQUIRE_ALL:
+/// CI has no such device).
+#[test]
+fn memory_decompression_path_matches_the_cpu_decoder_where_offered() {
+    let Some(ctx) = common::context() else { return };
+    if ctx.caps().memory_decompression.is_none() {
+        if std::env::var("DS_REQUIRE_NV_DECOMPRESSION").is_ok_and(|v| v == "1") {
+            panic!("DS_REQUIRE_NV_DECOMPRESSION=1 but the device has no memory decompression");
+        }
+        println!("skipped: device has no VK_NV/EXT_memory_decompression with GDeflate 1.0");
+        return;
+    }
+    let dec = decoder(&ctx, VariantChoice::Auto);
+    for p in sorted_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")) {
+        let bytes = std::fs::read(&p).unwrap();
+        let (want, _) = common::cpu_tiles(&bytes).unwrap();
+        let got = dec
+            .decompress(&bytes, DecodePath::NvMemoryDecompression)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(got == want, "{}: driver output differs", p.display());
+    }
+    drop(dec);
+    common::assert_clean(&ctx);
+}
