@@ -39,7 +39,9 @@ impl Ctx {
 fn run(mut c: Command) -> Result<(), String> {
     let shown = format!("{c:?}");
     eprintln!("$ {shown}");
-    let status = c.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    let status = c
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -149,18 +151,6 @@ fn steps() -> Vec<Step> {
                         "encode_shared",
                     ],
                 ))
-            },
-        },
-        Step {
-            name: "fuzz",
-            what: "every fuzz target 60 s (cargo +nightly fuzz; corpora seeded by fuzz/seed-corpus.sh)",
-            run: |cx| {
-                run(cx.cmd("bash", &["fuzz/seed-corpus.sh"]))?;
-                for target in ["decode_stream", "decode_tile", "roundtrip"] {
-                    let args = ["+nightly", "fuzz", "run", target, "--", "-max_total_time=60"];
-                    run(cx.cmd("cargo", &args))?;
-                }
-                Ok(())
             },
         },
         Step {
