@@ -139,12 +139,20 @@ impl HashChains {
             }
         }
         let seq = load32(data, pos);
+        // Once a match of 4+ bytes is known, a candidate must also agree on
+        // the 4 bytes ending one past it (best_len < max keeps them in
+        // bounds): one compare rejects most candidates.
+        let mut tail = if best_len >= 4 {
+            load32(data, pos + best_len - 3)
+        } else {
+            0
+        };
         let mut steps = depth;
         while cand != 0 && steps > 0 {
             steps -= 1;
             let c = cand as usize - 1;
             cand = self.prev[c];
-            if data[c + best_len] != data[pos + best_len] || load32(data, c) != seq {
+            if (best_len >= 4 && load32(data, c + best_len - 3) != tail) || load32(data, c) != seq {
                 continue;
             }
             let len = 4 + match_len(data, c + 4, pos + 4, max - 4);
@@ -154,6 +162,7 @@ impl HashChains {
                 if len >= nice {
                     break;
                 }
+                tail = load32(data, pos + best_len - 3);
             }
         }
         (best_len, best_dist)

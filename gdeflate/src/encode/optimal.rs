@@ -37,7 +37,10 @@ const NOSTAT_DIST: u32 = 10;
 pub(crate) struct OptParams {
     pub(crate) depth: u32,
     pub(crate) nice: usize,
-    pub(crate) passes: u32,
+    /// Dynamic-program passes over the whole tile (before splitting).
+    pub(crate) tile_passes: u32,
+    /// Further passes over each block with the block's own statistics.
+    pub(crate) block_passes: u32,
 }
 
 /// Symbol costs of the dynamic program, in 1/16 bit.
@@ -152,6 +155,33 @@ impl Optimal {
     /// Uses costs derived from `codes`.
     pub(crate) fn costs_from(&mut self, codes: &Codes) {
         self.model.set_from_codes(codes);
+    }
+
+    /// A quick greedy parse of the whole tile from the cached matches under
+    /// the current costs: the longest match at each position when it costs
+    /// less than its bytes as literals. Its statistics seed the first
+    /// Huffman-based cost model.
+    pub(crate) fn greedy(&self, data: &[u8], items: &mut Vec<Item>) {
+        let m = &self.model;
+        let mut pos = 0;
+        while pos < data.len() {
+            let ms = &self.matches[self.start[pos] as usize..self.start[pos + 1] as usize];
+            if let Some(mt) = ms.last() {
+                let len = mt.len as usize;
+                let lcost = if len < LONG_MATCH { m.len[len] } else { m.long };
+                let lits: u32 = data[pos..pos + len]
+                    .iter()
+                    .map(|&b| m.lit[b as usize])
+                    .sum();
+                if lcost + m.dist[mt.slot as usize] < lits {
+                    items.push(Item::matched(len, mt.dist as usize));
+                    pos += len;
+                    continue;
+                }
+            }
+            items.push(Item::literal(data[pos]));
+            pos += 1;
+        }
     }
 
     /// Finds the cheapest parse of `data[a..b]` under the current costs and

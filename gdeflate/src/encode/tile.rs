@@ -26,12 +26,13 @@ pub(crate) enum Strategy {
 pub(crate) fn strategy(level: u8) -> (Strategy, usize) {
     let chains =
         |depth, nice, lazy, chunk| (Strategy::Chains(ChainParams { depth, nice, lazy }), chunk);
-    let optimal = |depth, nice, passes, chunk| {
+    let optimal = |depth, nice, tile_passes, block_passes, chunk| {
         (
             Strategy::Optimal(OptParams {
                 depth,
                 nice,
-                passes,
+                tile_passes,
+                block_passes,
             }),
             chunk,
         )
@@ -45,11 +46,11 @@ pub(crate) fn strategy(level: u8) -> (Strategy, usize) {
         5 => chains(20, 30, true, 8192),
         6 => chains(40, 65, true, 8192),
         7 => chains(100, 130, true, 8192),
-        8 => optimal(12, 20, 1, 4096),
-        9 => optimal(16, 26, 2, 4096),
-        10 => optimal(30, 50, 2, 2048),
-        11 => optimal(60, 80, 3, 2048),
-        _ => optimal(100, 133, 4, 2048),
+        8 => optimal(12, 20, 1, 0, 4096),
+        9 => optimal(16, 26, 1, 1, 4096),
+        10 => optimal(30, 50, 2, 1, 2048),
+        11 => optimal(60, 80, 2, 2, 2048),
+        _ => optimal(100, 133, 2, 3, 2048),
     }
 }
 
@@ -145,16 +146,20 @@ impl TileEncoder {
         let opt = self.opt.get_or_insert_with(Optimal::default);
         let n = tile.len();
         opt.find_matches(tile, p);
+        // Seed statistics: a greedy walk over the matches under flat default
+        // costs (as good a start as a first dynamic-program pass, and far
+        // cheaper).
         opt.default_costs();
         self.items.clear();
-        opt.parse(tile, 0, n, &mut self.items);
-        if p.passes > 1 {
-            // A second whole-tile pass gives the splitter better statistics.
-            let freqs = Freqs::of(&self.items);
-            self.writer.plan(&freqs, n);
+        opt.greedy(tile, &mut self.items);
+        let freqs = Freqs::of(&self.items);
+        self.writer.plan(&freqs, n);
+        for _ in 0..p.tile_passes {
             opt.costs_from(self.writer.codes());
             self.items.clear();
             opt.parse(tile, 0, n, &mut self.items);
+            let freqs = Freqs::of(&self.items);
+            self.writer.plan(&freqs, n);
         }
         let blocks = self.split(n);
         let opt = self
@@ -169,7 +174,7 @@ impl TileEncoder {
                 .extend_from_slice(&self.items[b.items.0..b.items.1]);
             let mut best_freqs = b.freqs.clone();
             let mut best_cost = self.writer.cost(&best_freqs, e - a);
-            for _ in 1..p.passes {
+            for _ in 0..p.block_passes {
                 // `writer` holds the codes of the last planned parse.
                 opt.costs_from(self.writer.codes());
                 self.scratch.clear();
