@@ -23,12 +23,15 @@ const HASH4_BITS: u32 = 16;
 /// Reads 4 bytes little-endian at `pos` (caller guarantees `pos + 4 <= len`).
 #[inline]
 pub(crate) fn load32(data: &[u8], pos: usize) -> u32 {
-    u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&data[pos..pos + 4]);
+    u32::from_le_bytes(b)
 }
 
 #[inline]
 fn load64(data: &[u8], pos: usize) -> u64 {
-    let b: [u8; 8] = data[pos..pos + 8].try_into().unwrap_or([0; 8]);
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&data[pos..pos + 8]);
     u64::from_le_bytes(b)
 }
 
