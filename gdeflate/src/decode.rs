@@ -32,11 +32,15 @@
 //!
 //! ```text
 //!   buf[lane] (u64), LSB = next bit of the lane
-//!  63                      n                          0
-//! +-----------------------+----------------------------+
-//! |    zero (invariant)    |  n valid bits, n <= 63     |
-//! +-----------------------+----------------------------+
-//!   refill: if n < 32 { buf |= word(p) << n; n += 32; p += 4 }
+//!  63             n+1  n                             0
+//! +-----------------+--+------------------------------+
+//! |  zero           | 1|  n valid bits, n <= 62 ... 63 |
+//! +-----------------+--+------------------------------+
+//!   the 1 above the valid bits is a sentinel: n = 63 - leading_zeros,
+//!   so consuming is a plain shift and no count is stored;
+//!   "fewer than 32 bits" is buf < 2^32;
+//!   refill: buf += (word + 0xFFFF_FFFF) << n   (inserts the word above
+//!   the valid bits and moves the sentinel up by 32), p += 4
 //! ```
 //!
 //! At the start of every turn a lane holds at least 32 bits (every turn ends
@@ -44,6 +48,13 @@
 //! never straddles a refill. The one exception is the distance in the
 //! sequential form, read after the length turn's refill: it needs at most 29
 //! bits, and the lane holds at least 32 then.
+//!
+//! Inside an unrolled round the refills of literal turns are deferred: a
+//! lane that ends its turn under 32 bits sets its bit in a mask, and the
+//! mask is served in lane order (which is turn order) before any other
+//! word is taken: at a length turn's own refill, at the end of the block and
+//! at the end of the round. The words land exactly where the turn-by-turn
+//! rule puts them, but most turns no longer touch the input at all.
 
 use crate::copy;
 use crate::error::{CodeKind, Corruption};
@@ -102,8 +113,28 @@ pub(crate) struct Fail {
 struct Lanes<'a> {
     src: &'a [u8],
     p: usize,
+    /// Per lane: valid bits below a sentinel 1 (see the module comment).
     buf: [u64; LANES],
-    n: [u32; LANES],
+}
+
+/// Number of valid bits in a sentinel-marked buffer.
+#[inline(always)]
+fn fill(b: u64) -> u32 {
+    debug_assert!(b != 0);
+    63 - b.leading_zeros()
+}
+
+/// `b` with word `w` appended above its valid bits (`fill(b) < 32`).
+#[inline(always)]
+fn append(b: u64, w: u32) -> u64 {
+    debug_assert!(fill(b) < 32);
+    b + ((u64::from(w) + 0xFFFF_FFFF) << fill(b))
+}
+
+/// Whether a lane holds fewer than 32 bits, i.e. needs a refill.
+#[inline(always)]
+fn needs_word(b: u64) -> bool {
+    b >> 32 == 0
 }
 
 impl<'a> Lanes<'a> {
@@ -119,13 +150,12 @@ impl<'a> Lanes<'a> {
         }
         let mut buf = [0u64; LANES];
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = u64::from(words::load_checked(src, 4 * i).unwrap_or(0));
+            *b = u64::from(words::load_checked(src, 4 * i).unwrap_or(0)) | (1 << 32);
         }
         Ok(Lanes {
             src,
             p: INITIAL_WORDS_BYTES,
             buf,
-            n: [32; LANES],
         })
     }
 
@@ -140,34 +170,44 @@ impl<'a> Lanes<'a> {
     /// and the payload has none left.
     #[inline(always)]
     fn refill(&mut self, lane: usize) -> Result<(), Fail> {
-        if self.n[lane] < 32 {
+        if needs_word(self.buf[lane]) {
             let Some(w) = words::load_checked(self.src, self.p) else {
                 return Err(self.fail(Corruption::ReadPastEnd {
                     word_offset: self.p,
                 }));
             };
-            self.buf[lane] |= u64::from(w) << self.n[lane];
-            self.n[lane] += 32;
+            self.buf[lane] = append(self.buf[lane], w);
             self.p += 4;
         }
         Ok(())
     }
 
-    /// Takes `k` bits (`k <= n[lane]`, `k <= 32`) from a lane.
+    /// Serves the deferred refills in `need` (bit i: lane i), in lane
+    /// order. The caller guarantees `p + 4 * need.count_ones() <= src.len()`.
+    #[inline(always)]
+    fn serve(&mut self, need: &mut u32, p: &mut usize) {
+        while *need != 0 {
+            let l = need.trailing_zeros() as usize % LANES;
+            *need &= *need - 1;
+            self.buf[l] = append(self.buf[l], words::load_in_bounds(self.src, *p));
+            *p += 4;
+        }
+    }
+
+    /// Takes `k` bits (`k <= fill`, `k <= 32`) from a lane.
     #[inline(always)]
     fn bits(&mut self, lane: usize, k: u32) -> u32 {
-        debug_assert!(k <= self.n[lane] && k <= 32);
+        debug_assert!(k <= fill(self.buf[lane]) && k <= 32);
         let v = (self.buf[lane] & mask(k)) as u32;
         self.consume(lane, k);
         v
     }
 
-    /// Drops `k` bits (`k <= n[lane]`) from a lane.
+    /// Drops `k` bits (`k <= fill`) from a lane.
     #[inline(always)]
     fn consume(&mut self, lane: usize, k: u32) {
-        debug_assert!(k <= self.n[lane]);
+        debug_assert!(k <= fill(self.buf[lane]));
         self.buf[lane] >>= k;
-        self.n[lane] -= k;
     }
 }
 
@@ -336,17 +376,12 @@ impl TileDecoder {
             pos,
         };
         loop {
-            let eob = match fast_turns(lanes, out, ll, dt, &mut t)? {
-                Some(e) => Some(e),
-                None => slow_turn(lanes, out, ll, dt, &mut t)?,
-            };
-            if let Some(e) = eob {
-                // EOB turn: consume the code and refill; then the 31 turns
-                // after it only finish pending distances, which in the
-                // sequential form means only their refills.
+            let eob = fast_turns(lanes, out, ll, dt, &mut t)? || slow_turn(lanes, out, ll, dt, &mut t)?;
+            if eob {
+                // The EOB turn is done (code consumed, lane refilled); the
+                // 31 turns after it only finish pending distances, which in
+                // the sequential form means only their refills.
                 let lane = t.lane % LANES;
-                lanes.consume(lane, e & 0x3F);
-                lanes.refill(lane)?;
                 for j in 1..LANES {
                     lanes.refill((lane + j) % LANES)?;
                 }
@@ -409,19 +444,49 @@ enum Step {
     /// Turn done, but a match left less output room than the caller's
     /// margin: leave the unchecked loop.
     Leave,
-    /// End-of-block code, not yet consumed.
-    Eob(u32),
+    /// End-of-block turn done (code consumed, lane refilled).
+    Eob,
     /// Corrupt data.
     Bad(Corruption),
 }
 
+/// `refill` of a lane held in `b` without a branch on its fill level; the
+/// caller guarantees `*p + 4 <= src.len()`.
+#[inline(always)]
+fn refill_now(src: &[u8], p: &mut usize, b: &mut u64) {
+    let w = u64::from(words::load_in_bounds(src, *p));
+    let need = u64::from(needs_word(*b));
+    *b += ((w + 0xFFFF_FFFF) << fill(*b)) & need.wrapping_neg();
+    *p += (need << 2) as usize;
+}
+
+/// Ends a literal or no-op turn of lane `l`: stores the lane and refills
+/// it now (`DEFER = false`) or marks it in `need` for the round's deferred
+/// refills (`DEFER = true`).
+#[inline(always)]
+fn end_turn<const DEFER: bool>(
+    l: usize,
+    mut b: u64,
+    lanes: &mut Lanes<'_>,
+    p: &mut usize,
+    need: &mut u32,
+) {
+    if DEFER {
+        *need |= u32::from(needs_word(b)) << l;
+    } else {
+        refill_now(lanes.src, p, &mut b);
+    }
+    lanes.buf[l] = b;
+}
+
 /// One symbol-section turn of lane `l` (a constant after inlining into the
 /// unrolled round) with no input or literal-output checks. The caller
-/// guarantees `*p + 4 <= src.len()` and `*pos < out.len()`; `keep` is the
-/// output room the caller needs after a match to stay in its loop.
+/// guarantees `*p + 4 * (1 + need.count_ones()) <= src.len()` and
+/// `*pos < out.len()`; `keep` is the output room the caller needs after a
+/// match to stay in its loop.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn fast_turn(
+fn fast_turn<const DEFER: bool>(
     l: usize,
     lanes: &mut Lanes<'_>,
     out: &mut [u8],
@@ -430,11 +495,10 @@ fn fast_turn(
     p: &mut usize,
     pos: &mut usize,
     pending: &mut u32,
+    need: &mut u32,
     keep: usize,
 ) -> Step {
-    let src = lanes.src;
     let mut b = lanes.buf[l];
-    let mut n = lanes.n[l];
     // A lane with a pending distance spends this turn on its refill only:
     // it looks up the no-op literal instead, without a branch.
     let m = (((*pending >> l) & 1) as usize).wrapping_neg();
@@ -446,52 +510,46 @@ fn fast_turn(
         copy::store_byte(out, *pos, (e >> 16) as u8);
         *pos += ((e >> LITERAL_ADVANCE_SHIFT) & 1) as usize;
         b >>= e & 0x3F;
-        n -= e & 0x3F;
-        refill_fast(src, p, &mut b, &mut n);
-        lanes.buf[l] = b;
-        lanes.n[l] = n;
+        end_turn::<DEFER>(l, b, lanes, p, need);
         return Step::Next;
     }
     if e & (EXCEPTIONAL | SUBTABLE) == EXCEPTIONAL | SUBTABLE {
         e = litlen_sub(ll, e, b);
         b >>= LITLEN_BITS;
-        n -= LITLEN_BITS;
         if e & LITERAL != 0 {
             copy::store_byte(out, *pos, (e >> 16) as u8);
             *pos += 1;
             b >>= e & 0x3F;
-            n -= e & 0x3F;
-            refill_fast(src, p, &mut b, &mut n);
-            lanes.buf[l] = b;
-            lanes.n[l] = n;
+            end_turn::<DEFER>(l, b, lanes, p, need);
             return Step::Next;
         }
     }
     if e & EXCEPTIONAL != 0 {
-        lanes.buf[l] = b;
-        lanes.n[l] = n;
         if e & END_OF_BLOCK != 0 {
-            return Step::Eob(e);
+            b >>= e & 0x3F;
+            end_turn::<DEFER>(l, b, lanes, p, need);
+            lanes.serve(need, p);
+            return Step::Eob;
         }
+        lanes.buf[l] = b;
         return Step::Bad(invalid_litlen(e));
     }
-    // Length: base + extra bits, then the turn's refill.
+    // Length: base + extra bits, then the turn's refill, now (after the
+    // deferred refills of the lanes before it, which come first).
     let total = e & 0x3F;
     let len = (e >> 16) as usize + ((b & mask(total)) >> ((e >> 8) & 0xF)) as usize;
     b >>= total;
-    n -= total;
-    refill_fast(src, p, &mut b, &mut n);
+    lanes.serve(need, p);
+    refill_now(lanes.src, p, &mut b);
     // Distance, from the same lane (>= 32 bits after the refill).
     let (dist, used) = match distance(dt, b) {
         Ok(d) => d,
         Err(k) => {
             lanes.buf[l] = b;
-            lanes.n[l] = n;
             return Step::Bad(k);
         }
     };
     lanes.buf[l] = b >> used;
-    lanes.n[l] = n - used;
     if let Err(k) = check_match(*pos, dist, len, out.len()) {
         return Step::Bad(k);
     }
@@ -506,11 +564,11 @@ fn fast_turn(
 }
 
 /// Runs symbol-section turns while the margins make checks unnecessary:
-/// whole unrolled rounds of 32 turns (lanes as constants) while
-/// [`ROUND_INPUT_MARGIN`] / [`ROUND_OUTPUT_MARGIN`] hold, single turns while
-/// [`FAST_INPUT_MARGIN`] / [`FAST_OUTPUT_MARGIN`] hold. Returns
-/// `Some(entry)` at an end-of-block code (not yet consumed, `t.lane` on its
-/// lane), `None` when a margin runs out.
+/// whole unrolled rounds of 32 turns (lanes as constants, literal refills
+/// deferred to the round's end) while [`ROUND_INPUT_MARGIN`] /
+/// [`ROUND_OUTPUT_MARGIN`] hold, single turns while [`FAST_INPUT_MARGIN`] /
+/// [`FAST_OUTPUT_MARGIN`] hold. Returns `true` after an end-of-block turn
+/// (`t.lane` on its lane), `false` when a margin runs out.
 #[inline(always)]
 fn fast_turns(
     lanes: &mut Lanes<'_>,
@@ -518,7 +576,7 @@ fn fast_turns(
     ll: &[u32; LITLEN_TABLE_LEN],
     dt: &[u32; DIST_ENOUGH],
     t: &mut Turns,
-) -> Result<Option<u32>, Fail> {
+) -> Result<bool, Fail> {
     let src_len = lanes.src.len();
     let out_len = out.len();
     let mut p = lanes.p;
@@ -526,23 +584,29 @@ fn fast_turns(
     let mut lane = t.lane % LANES;
     let mut pending = t.pending;
     let result = 'outer: loop {
-        if lane == 0 && src_len - p >= ROUND_INPUT_MARGIN && out_len - pos >= ROUND_OUTPUT_MARGIN {
+        if lane == 0
+            && src_len - p >= ROUND_INPUT_MARGIN
+            && out_len - pos >= ROUND_OUTPUT_MARGIN
+        {
+            let mut need = 0u32;
             macro_rules! round {
                 ($($l:literal)*) => {$(
-                    match fast_turn(
-                        $l, lanes, out, ll, dt, &mut p, &mut pos, &mut pending,
+                    match fast_turn::<true>(
+                        $l, lanes, out, ll, dt, &mut p, &mut pos, &mut pending, &mut need,
                         ROUND_OUTPUT_MARGIN,
                     ) {
                         Step::Next => {}
                         Step::Leave => {
+                            lanes.serve(&mut need, &mut p);
                             lane = ($l + 1) % LANES;
                             continue 'outer;
                         }
-                        Step::Eob(e) => {
+                        Step::Eob => {
                             lane = $l;
-                            break 'outer Ok(Some(e));
+                            break 'outer Ok(true);
                         }
                         Step::Bad(k) => {
+                            lanes.serve(&mut need, &mut p);
                             lane = $l;
                             break 'outer Err(k);
                         }
@@ -551,12 +615,14 @@ fn fast_turns(
             }
             round!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
                    16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+            lanes.serve(&mut need, &mut p);
             continue;
         }
         if src_len - p < FAST_INPUT_MARGIN || out_len - pos < FAST_OUTPUT_MARGIN {
-            break Ok(None);
+            break Ok(false);
         }
-        match fast_turn(
+        let mut need = 0u32;
+        match fast_turn::<false>(
             lane,
             lanes,
             out,
@@ -565,10 +631,11 @@ fn fast_turns(
             &mut p,
             &mut pos,
             &mut pending,
+            &mut need,
             FAST_OUTPUT_MARGIN,
         ) {
             Step::Next | Step::Leave => lane = (lane + 1) % LANES,
-            Step::Eob(e) => break Ok(Some(e)),
+            Step::Eob => break Ok(true),
             Step::Bad(k) => break Err(k),
         }
     };
@@ -580,20 +647,21 @@ fn fast_turns(
 }
 
 /// One symbol-section turn with every read and write checked. Returns
-/// `Some(entry)` at an end-of-block code as [`fast_turns`] does.
+/// `true` after an end-of-block turn (code consumed, lane refilled,
+/// `t.lane` on its lane), as [`fast_turns`] does.
 fn slow_turn(
     lanes: &mut Lanes<'_>,
     out: &mut [u8],
     ll: &[u32; LITLEN_TABLE_LEN],
     dt: &[u32; DIST_ENOUGH],
     t: &mut Turns,
-) -> Result<Option<u32>, Fail> {
+) -> Result<bool, Fail> {
     let l = t.lane % LANES;
     if t.pending & (1 << l) != 0 {
         t.pending &= !(1 << l);
         lanes.refill(l)?;
         t.lane = (l + 1) % LANES;
-        return Ok(None);
+        return Ok(false);
     }
     let b = lanes.buf[l];
     let mut e = ll[(b & mask(LITLEN_BITS)) as usize];
@@ -615,11 +683,14 @@ fn slow_turn(
         lanes.consume(l, e & 0x3F);
         lanes.refill(l)?;
         t.lane = (l + 1) % LANES;
-        return Ok(None);
+        return Ok(false);
     }
     if e & EXCEPTIONAL != 0 {
         if e & END_OF_BLOCK != 0 {
-            return Ok(Some(e));
+            lanes.consume(l, e & 0x3F);
+            lanes.refill(l)?;
+            t.lane = l;
+            return Ok(true);
         }
         return Err(lanes.fail(invalid_litlen(e)));
     }
@@ -634,7 +705,7 @@ fn slow_turn(
     t.pos += len;
     t.pending |= 1 << l;
     t.lane = (l + 1) % LANES;
-    Ok(None)
+    Ok(false)
 }
 
 /// The error for a literal/length entry that is neither literal, length,
@@ -667,16 +738,6 @@ fn check_match(pos: usize, dist: usize, len: usize, out_len: usize) -> Result<()
     Ok(())
 }
 
-/// `refill` without a branch on the lane's fill level; the caller
-/// guarantees `*p + 4 <= src.len()`.
-#[inline(always)]
-fn refill_fast(src: &[u8], p: &mut usize, b: &mut u64, n: &mut u32) {
-    let w = u64::from(words::load_in_bounds(src, *p));
-    let need = u32::from(*n < 32);
-    *b |= (w << *n) & 0u64.wrapping_sub(u64::from(need));
-    *n += need << 5;
-    *p += (need << 2) as usize;
-}
 
 /// A stored block (SPEC §3.4): `LEN` on lane 0, then byte `j` on lane
 /// `j mod 32`, each followed by that lane's refill. Returns the new output
@@ -729,26 +790,37 @@ fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
     }
     // Word slot of each lane inside a group.
     let mut slot = [0usize; LANES];
+    // (slot[lane] < 32 always: `next` counts the 32 lanes once each.)
     let mut next = 0;
     for round in 0..4 {
         for (lane, s) in slot.iter_mut().enumerate() {
-            if (lanes.n[lane] - 32) / 8 == round {
+            if (fill(lanes.buf[lane]) - 32) / 8 == round {
                 *s = next;
                 next += 1;
             }
         }
     }
     debug_assert_eq!(next, LANES);
+    let mut shift = [0u32; LANES];
+    for (s, &b) in shift.iter_mut().zip(&lanes.buf) {
+        *s = fill(b) - 32;
+    }
     let mut v = [0u32; LANES];
     for (g, chunk) in dst.chunks_exact_mut(4 * LANES).take(groups).enumerate() {
-        let base = lanes.p + g * 4 * LANES;
-        let src = &lanes.src[base..base + 4 * LANES];
+        let Some(words) = lanes.src.get(lanes.p + g * 4 * LANES..) else {
+            break;
+        };
+        let Some(words) = words.first_chunk::<{ 4 * LANES }>() else {
+            break;
+        };
         for lane in 0..LANES {
             let b = lanes.buf[lane];
             v[lane] = b as u32;
             let s = 4 * slot[lane];
-            let w = u32::from_le_bytes([src[s], src[s + 1], src[s + 2], src[s + 3]]);
-            lanes.buf[lane] = (b >> 32) | (u64::from(w) << (lanes.n[lane] - 32));
+            let w = u32::from_le_bytes([words[s], words[s + 1], words[s + 2], words[s + 3]]);
+            // Drop the 32 bits written out, insert the word above the rest
+            // (the sentinel moves back up to where it was).
+            lanes.buf[lane] = (b >> 32) + ((u64::from(w) + 0xFFFF_FFFF) << shift[lane]);
         }
         if let Ok(rows) = <&mut [u8; 4 * LANES]>::try_from(chunk) {
             transpose::transpose(&v, rows);
