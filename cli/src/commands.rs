@@ -7,7 +7,7 @@ use crate::archive::{self, Archive, Codec, Entry, Writer};
 use crate::codec::{self, Run};
 use crate::error::CliError;
 use crate::interrupt;
-use crate::output::{self, is_stdio, PendingDir, PendingFile};
+use crate::output::{self, is_stdio, Output, PendingDir, PendingFile};
 use crate::progress;
 use crate::sha::{self, sha256, Sha256Digest};
 use ds_gdeflate::{DecodeOptions, TileStream, TILE_SIZE};
@@ -39,6 +39,7 @@ fn mbps(bytes: u64, secs: f64) -> f64 {
 
 /// `dsr compress`: `input` (a file or `-`) into a GDeflate tile stream.
 pub fn compress(input: &Path, output: &Path, level: u8, threads: usize) -> Result<(), CliError> {
+    let out = Output::create(output)?;
     let data = output::read_input(input)?;
     let bar = progress::bytes(data.len() as u64, "compress");
     let t = Instant::now();
@@ -53,7 +54,7 @@ pub fn compress(input: &Path, output: &Path, level: u8, threads: usize) -> Resul
         },
     )?;
     bar.finish_and_clear();
-    output::write_output(output, &stream)?;
+    out.finish(&stream)?;
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
         "{what}: {} -> {} bytes ({:.1}%), {} tiles, level {level}, {secs:.2} s ({:.1} MB/s)",
@@ -73,6 +74,7 @@ pub fn decompress(
     threads: usize,
     strict: bool,
 ) -> Result<(), CliError> {
+    let dest = Output::create(output)?;
     let data = output::read_input(input)?;
     let what = label(input);
     let size = TileStream::parse(&data).map_or(0, |s| s.uncompressed_size());
@@ -88,7 +90,7 @@ pub fn decompress(
         },
     )?;
     bar.finish_and_clear();
-    output::write_output(output, &out)?;
+    dest.finish(&out)?;
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
         "{what}: {} -> {} bytes, {secs:.2} s ({:.1} MB/s)",
@@ -141,7 +143,7 @@ fn open_any(path: &Path) -> Result<Opened, CliError> {
             let a = Archive::parse(&data).map_err(archive_err)?;
             return Ok(Opened::Archive(Source::Memory(data), a));
         }
-        return Ok(Opened::Stream(data));
+        return stream_or_neither(path, data);
     }
     let file = File::open(path).map_err(CliError::io("open", path))?;
     let mut magic = [0u8; 8];
@@ -152,7 +154,23 @@ fn open_any(path: &Path) -> Result<Opened, CliError> {
         return Ok(Opened::Archive(Source::File(file), a));
     }
     drop(file);
-    Ok(Opened::Stream(output::read_input(path)?))
+    stream_or_neither(path, output::read_input(path)?)
+}
+
+/// `data` as a stream when its first bytes say GDeflate (or it is too short
+/// to tell: the decoder's message then explains), else an error saying it
+/// is neither format.
+fn stream_or_neither(path: &Path, data: Vec<u8>) -> Result<Opened, CliError> {
+    if data.len() >= 2 && data[..2] != [4, 0xFB] {
+        return Err(CliError::Invalid {
+            what: format!(
+                "{}: not a dsr archive or a GDeflate stream (first bytes {})",
+                label(path),
+                sha::to_hex(&data[..data.len().min(8)])
+            ),
+        });
+    }
+    Ok(Opened::Stream(data))
 }
 
 /// Opens and validates an archive (a file, or `-` read into memory).

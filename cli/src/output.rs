@@ -5,12 +5,16 @@
 //! is built in a temporary directory beside the destination and renamed the
 //! same way. On any error, and on Ctrl-C (which turns into an error between
 //! tiles or files), the temporary is deleted when it is dropped. `-` means
-//! stdout, written in one go once the data is complete.
+//! stdout, written in one go once the data is complete. Temporaries are
+//! created with modes 0666 / 0777 less the umask, so the renamed result has
+//! the permissions any new file or directory would get (not tempfile's
+//! private 0600 / 0700).
 
 use crate::error::CliError;
 use crate::interrupt;
-use std::fs::File;
+use std::fs::{File, Permissions};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
@@ -56,6 +60,7 @@ impl PendingFile {
         let temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(".part")
+            .permissions(Permissions::from_mode(0o666))
             .tempfile_in(&dir)
             .map_err(CliError::io("create a temporary file in", &dir))?;
         Ok(PendingFile {
@@ -97,19 +102,43 @@ impl PendingFile {
     }
 }
 
-/// Writes `data` to `dest` whole (temporary file + rename), or to stdout
-/// for `-`.
-pub fn write_output(dest: &Path, data: &[u8]) -> Result<(), CliError> {
-    if is_stdio(dest) {
+/// Where a command's single output goes: a [`PendingFile`] created before
+/// the work starts (so an unwritable destination fails at once, and an
+/// interrupted run has a temporary to clean up), or stdout for `-`.
+#[derive(Debug)]
+pub enum Output {
+    /// Standard output, written in one go by [`Output::finish`].
+    Stdout,
+    /// A temporary file beside the destination.
+    File(PendingFile),
+}
+
+impl Output {
+    /// Prepares the output for `dest`.
+    pub fn create(dest: &Path) -> Result<Self, CliError> {
+        if is_stdio(dest) {
+            Ok(Output::Stdout)
+        } else {
+            PendingFile::create(dest).map(Output::File)
+        }
+    }
+
+    /// Writes `data` whole and commits it (rename into place, or one write
+    /// to stdout), unless an interrupt arrived.
+    pub fn finish(self, data: &[u8]) -> Result<(), CliError> {
         interrupt::check()?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(data)
-            .and_then(|()| out.flush())
-            .map_err(CliError::io("write", dest))
-    } else {
-        let mut f = PendingFile::create(dest)?;
-        f.write_all(data)?;
-        f.commit()
+        match self {
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(data)
+                    .and_then(|()| out.flush())
+                    .map_err(CliError::io("write", Path::new("-")))
+            }
+            Output::File(mut f) => {
+                f.write_all(data)?;
+                f.commit()
+            }
+        }
     }
 }
 
@@ -142,6 +171,7 @@ impl PendingDir {
         std::fs::create_dir_all(&parent).map_err(CliError::io("create", &parent))?;
         let temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
+            .permissions(Permissions::from_mode(0o777))
             .tempdir_in(&parent)
             .map_err(CliError::io("create a temporary directory in", &parent))?;
         Ok(PendingDir {
