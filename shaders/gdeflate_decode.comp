@@ -16,6 +16,9 @@
 //   lane and "how many lanes before me" all come out of the same prefix sum, so a round costs two
 //   of them. No shuffle is used anywhere, so no invocation ever reads a lane that is not running.
 //   SUBGROUP_MODE 0 does the same through shared memory only and runs on any subgroup size.
+// - The tile's compressed words are staged in a shared-memory ring, 256 words at a time with
+//   coalesced loads by all 32 invocations, so a round's refills read shared memory instead of
+//   waiting on a dependent global load.
 // - Huffman decode is one shared-memory load for codes up to LL_BITS/D_BITS long: the tables are
 //   direct lookup tables built cooperatively by the 32 invocations for each block. Longer codes
 //   take a bounded canonical search (at most 15 - bits steps).
@@ -87,6 +90,11 @@ const uint TILE_MAX = 65536u;
 const uint LL_BITS = 10u;       // direct-table bits, literal/length (and precode: 7)
 const uint D_BITS = 9u;         // direct-table bits, distance
 const uint PRE_BITS = 7u;
+// Input ring: the tile's compressed words are staged in shared memory RING_CHUNK at a time
+// (coalesced loads by all 32 invocations), so a refill is a shared-memory read instead of a
+// dependent global load on the critical path of every round.
+const uint RING = 512u;
+const uint RING_CHUNK = 256u;
 
 // Table modes for make_entry().
 const uint M_PRE = 0u;
@@ -115,6 +123,7 @@ shared uint s_count[2][16];         // codes per length
 shared uint s_first[2][16];         // first canonical code per length
 shared uint s_offs[2][16];          // index in s_sorted of the first symbol per length
 shared uint s_cursor[16];           // running index per length while sorting
+shared uint s_in[RING];            // input ring (see RING)
 shared uint s_misc[4];              // [0] table build status, [1] single-code flag t0, [2] t1
 shared uint s_cpos[LANES];          // copy destination (tile-relative) per lane
 shared uint s_clen[LANES];          // copy length per lane
@@ -134,6 +143,7 @@ uint g_lo;
 uint g_hi;
 uint g_cnt;
 uint g_rd;
+uint g_ring_hi; // one past the last tile word staged in s_in (same in all lanes)
 
 // Failure bookkeeping: g_fail is workgroup-uniform, g_code/g_writer are per invocation.
 bool g_fail;
@@ -215,7 +225,26 @@ void fail_uniform(uint code) {
 // End of a turn for every lane: lanes below 32 bits take the next words in lane order (SPEC §3.2).
 // Also carries three payload words through the same exchange (x is the refill flag).
 // Returns the exclusive prefix of the payload; tot gets the totals.
+// Keeps words [g_rd, g_rd + 64) (clipped to the tile) staged in s_in. Workgroup-uniform.
+// Slots overwritten hold words below g_rd - 192, all consumed, and none of the slots the previous
+// refill read (those are 32..352 words away from the new ones), so no barrier is needed before
+// the stores.
+void ring_fill() {
+    if (g_ring_hi >= g_nwords || g_ring_hi - g_rd >= 64u) {
+        return;
+    }
+    for (uint k = 0u; k < RING_CHUNK / LANES; k++) {
+        uint w = g_ring_hi + k * LANES + g_lane;
+        if (w < g_nwords) {
+            s_in[w & (RING - 1u)] = src[g_src + w];
+        }
+    }
+    g_ring_hi = min(g_ring_hi + RING_CHUNK, g_nwords);
+    shared_barrier();
+}
+
 uvec4 refill(uvec3 payload, out uvec4 tot) {
+    ring_fill();
     bool need = g_cnt < 32u;
     uvec4 pre = xchg(uvec4(need ? 1u : 0u, payload), tot);
     if (g_rd + tot.x > g_nwords) {
@@ -223,7 +252,7 @@ uvec4 refill(uvec3 payload, out uvec4 tot) {
         return pre;
     }
     if (need) {
-        uint w = src[g_src + g_rd + pre.x];
+        uint w = s_in[(g_rd + pre.x) & (RING - 1u)];
         g_lo |= w << g_cnt;
         g_hi = g_cnt == 0u ? 0u : (w >> (32u - g_cnt));
         g_cnt += 32u;
@@ -806,7 +835,9 @@ void main() {
     } else if (g_nwords < LANES) {
         fail_uniform(E_SRC_OVERRUN);
     } else {
-        g_lo = src[g_src + g_lane];
+        g_ring_hi = 0u;
+        ring_fill();
+        g_lo = s_in[g_lane];
         g_hi = 0u;
         g_cnt = 32u;
         g_rd = LANES;
