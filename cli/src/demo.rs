@@ -32,7 +32,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Total size of the sample asset set, in MiB.
-    #[arg(long, default_value_t = 24.0, value_name = "MIB")]
+    #[arg(long, default_value_t = 16.0, value_name = "MIB")]
     pub size: f64,
     /// Compression level of the archive, 0 to 12.
     #[arg(short, long, default_value_t = 9, value_parser = clap::value_parser!(u8).range(0..=12))]
