@@ -189,3 +189,62 @@ fn memory_decompression_path_matches_the_cpu_decoder_where_offered() {
     drop(dec);
     common::assert_clean(&ctx);
 }
+
+/// A tile stream made of the given tile payloads, each followed by `pad` zero bytes (trailing
+/// payload bytes, which decoders accept), the last tile producing `last_len` bytes.
+fn pack(payloads: &[&[u8]], last_len: u32, pad: usize) -> Vec<u8> {
+    let n = payloads.len();
+    let mut out = vec![4u8, 0xFB];
+    out.extend_from_slice(&(n as u16).to_le_bytes());
+    out.extend_from_slice(&(1u32 | ((last_len & 0xFFFF) << 2)).to_le_bytes());
+    out.extend_from_slice(&((payloads[n - 1].len() + pad) as u32).to_le_bytes());
+    let mut at = 0u32;
+    for p in &payloads[..n - 1] {
+        at += (p.len() + pad) as u32;
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    for p in payloads {
+        out.extend_from_slice(p);
+        out.extend(std::iter::repeat_n(0u8, pad));
+    }
+    out
+}
+
+#[test]
+fn misaligned_tiles_are_refused_per_tile_and_the_others_decode() {
+    let Some(ctx) = common::context() else { return };
+    let dec = decoder(&ctx, VariantChoice::Auto);
+    // A full tile (64 KiB of zeros) followed by a 300-byte tile, from the committed vectors.
+    let zeros = std::fs::read(common::data("zeros_64k.L9.gdef")).unwrap();
+    let text = std::fs::read(common::data("text_300.L9.gdef")).unwrap();
+    let t0 = ds_gdeflate::TileStream::parse(&zeros)
+        .unwrap()
+        .tile_payload(0)
+        .to_vec();
+    let t1 = ds_gdeflate::TileStream::parse(&text)
+        .unwrap()
+        .tile_payload(0)
+        .to_vec();
+    let padded = pack(&[&t0, &t1], 300, 2);
+    let (cpu_out, cpu_ok) = common::cpu_tiles(&padded).unwrap();
+    assert_eq!(
+        cpu_ok,
+        [true, true],
+        "the CPU decoder accepts trailing bytes"
+    );
+    let report = dec.decode_report(&padded, DecodePath::Shader).unwrap();
+    assert_eq!(report.tiles[0], Ok(()));
+    let offset = ds_gdeflate::TileStream::parse(&padded)
+        .unwrap()
+        .tile_offset_in_input(1);
+    assert_eq!(offset % 4, 2);
+    assert_eq!(report.tiles[1], Err(TileError::Misaligned { offset }));
+    assert!(report.output[..65536] == cpu_out[..65536]);
+    // Padding by a multiple of 4 keeps every tile aligned: everything decodes.
+    let padded4 = pack(&[&t0, &t1], 300, 4);
+    let (want, ok) = common::cpu_tiles(&padded4).unwrap();
+    assert_eq!(ok, [true, true]);
+    assert_eq!(dec.decompress(&padded4, DecodePath::Shader).unwrap(), want);
+    drop(dec);
+    common::assert_clean(&ctx);
+}
