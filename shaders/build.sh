@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Compiles the GLSL compute shaders to the committed SPIR-V (generated files: never edit the .spv).
+# Each X.comp gives X.spv (Vulkan/ash build); a source that has `#ifdef DS_NAGA` also gives
+# X_naga.spv, built with -DDS_NAGA, the form wgpu ingests through naga's SPIR-V front end (checked
+# with `naga` when that tool is installed).
 #   shaders/build.sh          rebuild every .spv next to its .comp
 #   shaders/build.sh --check  rebuild into a temporary folder and fail if any committed .spv
 #                             differs (run by `cargo xtask test --only spirv`)
@@ -20,14 +23,24 @@ elif [ "$mode" != build ]; then
   exit 2
 fi
 status=0
-for src in *.comp; do
-  spv="${src%.comp}.spv"
-  glslc "${GLSLC_FLAGS[@]}" -o "$out/$spv" "$src"
+build_one() { # source, output, extra glslc flags...
+  local src=$1 spv=$2
+  shift 2
+  glslc "${GLSLC_FLAGS[@]}" "$@" -o "$out/$spv" "$src"
   spirv-val --target-env vulkan1.2 "$out/$spv"
   if [ "$mode" = --check ]; then
     if ! cmp -s "$out/$spv" "$spv"; then
       echo "shaders/$spv is stale: run shaders/build.sh and commit the result" >&2
       status=1
+    fi
+  fi
+}
+for src in *.comp; do
+  build_one "$src" "${src%.comp}.spv"
+  if grep -q '^#ifdef DS_NAGA' "$src"; then
+    build_one "$src" "${src%.comp}_naga.spv" -DDS_NAGA
+    if command -v naga >/dev/null; then
+      naga "$out/${src%.comp}_naga.spv" >/dev/null
     fi
   fi
 done

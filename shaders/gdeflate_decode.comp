@@ -5,7 +5,16 @@
 // own output range. Format: /work/shared/gdeflate/SPEC.md (our copy of the facts); the decode
 // follows its round-synchronous form (§3.9): one round = one turn of each of the 32 lanes.
 //
-// Compiled ahead of time by shaders/build.sh into gdeflate_decode.spv (committed, generated).
+// Compiled ahead of time by shaders/build.sh into two committed, generated modules from this one
+// source:
+// - gdeflate_decode.spv: the Vulkan (ash) build. 8-bit storage for the output, the exchange
+//   variant chosen by specialization constant 0 (SUBGROUP_MODE), tile range in push constants.
+// - gdeflate_decode_naga.spv: built with -DDS_NAGA for wgpu, which ingests it through naga's
+//   SPIR-V front end. naga takes no OpSpecConstantOp, no 8-bit storage and no subgroup
+//   arithmetic on every backend, so this build uses the shared-memory exchange only, writes the
+//   output as 32-bit words (one byte per atomicAnd + atomicOr pair, so bytes of a word written by
+//   different invocations never lose each other; copies read back through atomicOr(x, 0)), and
+//   takes the tile range from a uniform buffer at binding 4. Everything else is the same code.
 //
 // Why it is fast on GPUs
 // - All cross-lane traffic is one primitive, xchg(): an exclusive prefix sum of a uvec4 over the
@@ -42,15 +51,21 @@
 //     kind: 0 literal / plain value, 1 length or distance (base + extra), 2 end of block,
 //           3 invalid symbol (litlen 286 and 287).
 #version 460
+#ifndef DS_NAGA
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 layout(local_size_x = 32, local_size_y = 1, local_size_z = 1) in;
 
 // 0: shared-memory exchange (any subgroup size). 1: subgroup arithmetic; the host guarantees full
 // subgroups whose size divides 32 and is at least 8.
+#ifdef DS_NAGA
+const uint SUBGROUP_MODE = 0u;
+#else
 layout(constant_id = 0) const uint SUBGROUP_MODE = 0u;
+#endif
 
 // Whole compressed input as 32-bit words; tiles start on word boundaries (SPEC §2.2).
 layout(std430, set = 0, binding = 0) readonly buffer Src { uint src[]; };
@@ -58,7 +73,17 @@ layout(std430, set = 0, binding = 0) readonly buffer Src { uint src[]; };
 // visible by buffer_barrier(). (Written with GLSL's classic barriers rather than the Vulkan
 // memory model's controlBarrier: Mesa 22.3's lavapipe, our CI device, does not synchronize the
 // workgroup's subgroups on the latter.)
+#ifdef DS_NAGA
+layout(std430, set = 0, binding = 1) buffer Dst { uint dst[]; };
+#define DST_LEN (uint(dst.length()) * 4u)
+#define DST_COPY(to, from) dst_store(to, dst_load(from))
+#define DST_STORE(i, v) dst_store(i, v)
+#else
 layout(std430, set = 0, binding = 1) coherent buffer Dst { uint8_t dst[]; };
+#define DST_LEN uint(dst.length())
+#define DST_COPY(to, from) dst[to] = dst[from]
+#define DST_STORE(i, v) dst[i] = uint8_t(v)
+#endif
 // One descriptor per tile: x = first word in src, y = compressed bytes, z = first output byte in
 // dst, w = output bytes (1..65536).
 layout(std430, set = 0, binding = 2) readonly buffer Tiles { uvec4 tiles[]; };
@@ -66,7 +91,11 @@ layout(std430, set = 0, binding = 2) readonly buffer Tiles { uvec4 tiles[]; };
 // consumed, w = blocks decoded.
 layout(std430, set = 0, binding = 3) writeonly buffer Status { uvec4 status[]; };
 
+#ifdef DS_NAGA
+layout(std140, set = 0, binding = 4) uniform Push {
+#else
 layout(push_constant) uniform Push {
+#endif
     uint first_tile;  // descriptor index of workgroup 0
     uint tile_end;    // one past the last descriptor index this dispatch may touch
 } pc;
@@ -129,6 +158,19 @@ shared uint s_cpos[LANES];          // copy destination (tile-relative) per lane
 shared uint s_clen[LANES];          // copy length per lane
 shared uint s_cdist[LANES];         // copy distance per lane
 
+#ifdef DS_NAGA
+// Output byte i (a byte address in dst) as seen after the last buffer_barrier().
+uint dst_load(uint i) {
+    return (atomicOr(dst[i >> 2u], 0u) >> ((i & 3u) * 8u)) & 0xFFu;
+}
+// Stores the low 8 bits of v at byte address i; the other three bytes of the word are untouched.
+void dst_store(uint i, uint v) {
+    uint sh = (i & 3u) * 8u;
+    atomicAnd(dst[i >> 2u], ~(0xFFu << sh));
+    atomicOr(dst[i >> 2u], (v & 0xFFu) << sh);
+}
+#endif
+
 uint g_lane;    // this invocation's lane, 0..31
 uint g_slot;    // exchange slot toggle (same value in every invocation)
 
@@ -166,6 +208,7 @@ void shared_barrier() {
 // Must be called by all 32 invocations together (workgroup-uniform control flow).
 uvec4 xchg(uvec4 v, out uvec4 tot) {
     uvec4 before = uvec4(0u);
+#ifndef DS_NAGA
     if (SUBGROUP_MODE != 0u) {
         uvec4 incl = subgroupInclusiveAdd(v);
         uvec4 sum = subgroupAdd(v);
@@ -191,6 +234,7 @@ uvec4 xchg(uvec4 v, out uvec4 tot) {
         tot = all_;
         return incl - v + before;
     }
+#endif
     s_x[g_slot][g_lane] = v;
     shared_barrier();
     uvec4 all_ = uvec4(0u);
@@ -477,7 +521,7 @@ void run_copies(bool mine, uint pos, uint len, uint dist, uint copy_mask) {
             uint p = s_cpos[cur];
             uint d = s_cdist[cur];
             uint from = p - d + (i < d ? i : i % d);
-            dst[g_dst + p + i] = dst[g_dst + from];
+            DST_COPY(g_dst + p + i, g_dst + from);
         }
         buffer_barrier();
         todo = todo && !ready;
@@ -574,7 +618,7 @@ void huffman_block(inout uint out_pos) {
         }
         out_pos += tot.y;
         if (kind == T_LIT) {
-            dst[g_dst + my_pos] = uint8_t(value);
+            DST_STORE(g_dst + my_pos, value);
         }
         if (tot.w != 0u) {
             run_copies(kind == T_DIST, pend_pos, pend_len, value, tot.w);
@@ -617,7 +661,7 @@ void stored_block(inout uint out_pos) {
     for (uint m = 0u; m < rounds; m++) {
         uint j = m * LANES + g_lane;
         if (j < len) {
-            dst[g_dst + out_pos + j] = uint8_t(g_lo & 0xFFu);
+            DST_STORE(g_dst + out_pos + j, g_lo & 0xFFu);
             consume(8u);
         }
         refill(uvec3(0u), tot);
@@ -804,11 +848,15 @@ void huffman_tables_and_block(bool dynamic, inout uint out_pos) {
 }
 
 void main() {
+#ifdef DS_NAGA
+    g_lane = gl_LocalInvocationIndex;
+#else
     if (SUBGROUP_MODE != 0u) {
         g_lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
     } else {
         g_lane = gl_LocalInvocationIndex;
     }
+#endif
     g_slot = 0u;
     g_fail = false;
     g_writer = false;
@@ -828,7 +876,7 @@ void main() {
     uint blocks = 0u;
 
     uint src_len = uint(src.length());
-    uint dst_len = uint(dst.length());
+    uint dst_len = DST_LEN;
     if (g_size == 0u || g_size > TILE_MAX || g_nwords > src_len || g_src > src_len - g_nwords
         || g_size > dst_len || g_dst > dst_len - g_size) {
         fail_uniform(E_DESCRIPTOR);
