@@ -78,34 +78,24 @@ impl CodeBuilder {
             self.level_start.push(start);
             let packages = self.prev.len() / 2;
             let (mut li, mut pi) = (0usize, 0usize);
-            while li < n || pi < packages {
-                let leaf = if li < n {
-                    Some(u64::from(self.leaves[li].0))
-                } else {
-                    None
+            loop {
+                let pkg = (pi < packages).then(|| self.prev[2 * pi] + self.prev[2 * pi + 1]);
+                let leaf = self.leaves.get(li).map(|&(f, _)| u64::from(f));
+                // Merge in ascending order, leaves first on ties.
+                let take_leaf = match (leaf, pkg) {
+                    (Some(l), Some(p)) => l <= p,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
                 };
-                let pkg = if pi < packages {
-                    Some(self.prev[2 * pi] + self.prev[2 * pi + 1])
-                } else {
-                    None
-                };
-                match (leaf, pkg) {
-                    (Some(l), Some(p)) if l <= p => {
-                        self.cur.push(l);
-                        self.is_leaf.push(1);
-                        li += 1;
-                    }
-                    (Some(l), None) => {
-                        self.cur.push(l);
-                        self.is_leaf.push(1);
-                        li += 1;
-                    }
-                    (_, Some(p)) => {
-                        self.cur.push(p);
-                        self.is_leaf.push(0);
-                        pi += 1;
-                    }
-                    (None, None) => unreachable!("loop condition"),
+                if let (true, Some(l)) = (take_leaf, leaf) {
+                    self.cur.push(l);
+                    self.is_leaf.push(1);
+                    li += 1;
+                } else if let Some(p) = pkg {
+                    self.cur.push(p);
+                    self.is_leaf.push(0);
+                    pi += 1;
                 }
             }
             core::mem::swap(&mut self.cur, &mut self.prev);

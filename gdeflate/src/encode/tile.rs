@@ -143,7 +143,9 @@ impl TileEncoder {
     }
 
     fn encode_optimal(&mut self, tile: &[u8], p: OptParams, out: &mut Vec<u8>) {
-        let opt = self.opt.get_or_insert_with(Optimal::default);
+        // Taken out of `self` for the duration, so that `split` can borrow
+        // `self`; put back at the end.
+        let mut opt = self.opt.take().unwrap_or_default();
         let n = tile.len();
         opt.find_matches(tile, p);
         // Seed statistics: a greedy walk over the matches under flat default
@@ -162,10 +164,6 @@ impl TileEncoder {
             self.writer.plan(&freqs, n);
         }
         let blocks = self.split(n);
-        let opt = self
-            .opt
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("set above"));
         let mut w = LaneWriter::new(out);
         for (k, b) in blocks.iter().enumerate() {
             let (a, e) = b.bytes;
@@ -198,6 +196,7 @@ impl TileEncoder {
             );
         }
         w.finish();
+        self.opt = Some(opt);
     }
 
     /// Cuts `self.items` (covering `n` bytes) into blocks: the splitter's
