@@ -199,6 +199,12 @@ fn entry_label(archive: &Path, e: &Entry) -> String {
     )
 }
 
+fn size_mismatch(what: &str, stream: u64, index: u64) -> CliError {
+    CliError::Invalid {
+        what: format!("{what}: stream decodes to {stream} bytes, the index says {index}"),
+    }
+}
+
 /// Reads, decodes and checks one entry. Decode errors report offsets in
 /// the archive file.
 fn extract(
@@ -219,6 +225,13 @@ fn extract(
             stored
         }
         Codec::GDeflate => {
+            // The stream header says its size: refuse a mismatch before
+            // allocating for it or decoding anything.
+            if let Ok(parsed) = TileStream::parse(&stored) {
+                if parsed.uncompressed_size() != e.size {
+                    return Err(size_mismatch(&what, parsed.uncompressed_size(), e.size));
+                }
+            }
             let r = codec::decompress(
                 &stored,
                 strict,
@@ -245,13 +258,7 @@ fn extract(
         }
     };
     if data.len() as u64 != e.size {
-        return Err(CliError::Invalid {
-            what: format!(
-                "{what}: stream decodes to {} bytes, the index says {}",
-                data.len(),
-                e.size
-            ),
-        });
+        return Err(size_mismatch(&what, data.len() as u64, e.size));
     }
     let got = sha256(&data);
     if got != e.sha256 {

@@ -13,6 +13,7 @@ mod common;
 use common::*;
 use ds_cli::archive::{Codec, Writer};
 use ds_cli::assets::{generate, Kind};
+use rustix::process::{kill_process, Pid, Signal};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -21,18 +22,15 @@ fn has_temp(dir: &Path) -> bool {
     names(dir).iter().any(|n| n.starts_with(".dsr-"))
 }
 
-fn signal(child: &Child, sig: &str) {
-    let st = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(st.success(), "kill {sig} failed");
+fn signal(child: &Child, sig: Signal) {
+    let pid = Pid::from_raw(child.id() as i32).expect("child pid is positive");
+    kill_process(pid, sig).expect("send the signal");
 }
 
 /// Starts `dsr args`, waits until a temporary output appears in `watch`,
 /// lets the work run a little, sends `sig`. Returns false if the run
 /// finished before it could be interrupted (the caller retries bigger).
-fn interrupt_run(args: &[&str], watch: &Path, sig: &str) -> bool {
+fn interrupt_run(args: &[&str], watch: &Path, sig: Signal) -> bool {
     let mut child = dsr()
         .args(args)
         .stdout(Stdio::piped())
@@ -72,7 +70,7 @@ fn interrupted_compress_leaves_nothing() {
         if interrupt_run(
             &["compress", "-l", "12", s(&input), s(&out)],
             dir.path(),
-            "-INT",
+            Signal::INT,
         ) {
             assert_eq!(names(dir.path()), ["in.txt"]);
             return;
@@ -97,7 +95,11 @@ fn interrupted_pack_leaves_nothing() {
         let outdir = dir.path().join("out");
         std::fs::create_dir(&outdir).unwrap();
         let archive = outdir.join("a.dsra");
-        if interrupt_run(&["pack", "-l", "12", s(&src), s(&archive)], &outdir, "-INT") {
+        if interrupt_run(
+            &["pack", "-l", "12", s(&src), s(&archive)],
+            &outdir,
+            Signal::INT,
+        ) {
             assert!(names(&outdir).is_empty(), "{:?}", names(&outdir));
             return;
         }
@@ -107,7 +109,11 @@ fn interrupted_pack_leaves_nothing() {
 
 #[test]
 fn interrupted_unpack_leaves_nothing() {
-    for (files, sig) in [(24usize, "-INT"), (96, "-TERM"), (384, "-INT")] {
+    for (files, sig) in [
+        (24usize, Signal::INT),
+        (96, Signal::TERM),
+        (384, Signal::INT),
+    ] {
         let dir = scratch();
         let archive = dir.path().join("a.dsra");
         // Stored entries of 2 MiB each, written with the library's writer.
