@@ -50,11 +50,12 @@
 //! bits, and the lane holds at least 32 then.
 //!
 //! Inside an unrolled round the refills of literal turns are deferred: a
-//! lane that ends its turn under 32 bits sets its bit in a mask, and the
-//! mask is served in lane order (which is turn order) before any other
-//! word is taken: at a length turn's own refill, at the end of the block and
-//! at the end of the round. The words land exactly where the turn-by-turn
-//! rule puts them, but most turns no longer touch the input at all.
+//! lane that ends its turn under 32 bits sets its bit in a mask and counts
+//! one claimed word; a length turn, which must refill at once, takes the
+//! word after all those claimed so far. At the end of the round (or block)
+//! the claimed words are handed out in lane order, which is turn order, so
+//! every word lands where the turn-by-turn rule puts it, while most turns
+//! no longer touch the input or the word cursor at all.
 
 use crate::copy;
 use crate::error::{CodeKind, Corruption};
@@ -115,6 +116,22 @@ struct Lanes<'a> {
     p: usize,
     /// Per lane: valid bits below a sentinel 1 (see the module comment).
     buf: [u64; LANES],
+}
+
+/// The refills of an unrolled round that have not moved the word cursor
+/// yet. Words go to lanes in lane order (the round's turn order): a
+/// literal turn that needs a word only sets its bit in `need` and is served
+/// at the round's end; a length turn must refill at once, so it takes the
+/// word `count` places past the cursor (the places of the deferred lanes
+/// before it) and sets its bit in `taken`.
+#[derive(Default)]
+struct Deferred {
+    /// Lanes whose word is still to be appended.
+    need: u32,
+    /// Lanes that took their word already (length turns).
+    taken: u32,
+    /// Words claimed this round: `(need | taken).count_ones()`.
+    count: usize,
 }
 
 /// Number of valid bits in a sentinel-marked buffer.
@@ -182,16 +199,26 @@ impl<'a> Lanes<'a> {
         Ok(())
     }
 
-    /// Serves the deferred refills in `need` (bit i: lane i), in lane
-    /// order. The caller guarantees `p + 4 * need.count_ones() <= src.len()`.
+    /// Serves a round's refills (see [`Deferred`]): walks the lanes that
+    /// took a word in lane order, appending the word to those whose refill
+    /// was deferred. The caller guarantees `p + 4 * d.count <= src.len()`.
     #[inline(always)]
-    fn serve(&mut self, need: &mut u32, p: &mut usize) {
-        while *need != 0 {
-            let l = need.trailing_zeros() as usize % LANES;
-            *need &= *need - 1;
-            self.buf[l] = append(self.buf[l], words::load_in_bounds(self.src, *p));
+    fn serve(&mut self, d: &mut Deferred, p: &mut usize) {
+        let mut all = d.need | d.taken;
+        while all != 0 {
+            let l = all.trailing_zeros() as usize % LANES;
+            all &= all - 1;
+            let b = self.buf[l];
+            // Computed for every claiming lane and kept only for deferred
+            // ones (a `taken` lane is full: its sum wraps and is dropped).
+            let w = u64::from(words::load_in_bounds(self.src, *p));
+            let appended = b.wrapping_add((w + 0xFFFF_FFFF) << fill(b));
+            let keep = u64::from((d.need >> l) & 1).wrapping_sub(1);
+            self.buf[l] = (appended & !keep) | (b & keep);
             *p += 4;
         }
+        debug_assert_eq!(d.count, (d.need | d.taken).count_ones() as usize);
+        *d = Deferred::default();
     }
 
     /// Takes `k` bits (`k <= fill`, `k <= 32`) from a lane.
@@ -244,6 +271,13 @@ impl TileDecoder {
     /// expected uncompressed size (at most 64 KiB); the tile must produce
     /// exactly that many bytes.
     pub(crate) fn decode(&mut self, src: &[u8], out: &mut [u8]) -> Result<(), Fail> {
+        crate::cpu::decode_tile(self, src, out)
+    }
+
+    /// The body of [`TileDecoder::decode`], inlined into each instruction-set
+    /// variant (`cpu`).
+    #[inline(always)]
+    pub(crate) fn decode_impl(&mut self, src: &[u8], out: &mut [u8]) -> Result<(), Fail> {
         debug_assert!(out.len() <= TILE);
         let mut lanes = Lanes::new(src)?;
         let mut pos = 0usize;
@@ -359,6 +393,7 @@ impl TileDecoder {
     ///
     /// Alternates between [`fast_turns`], which runs while the margins hold,
     /// and one careful [`slow_turn`] at a time for the tail.
+    #[inline(always)]
     fn symbols(
         &self,
         lanes: &mut Lanes<'_>,
@@ -376,7 +411,8 @@ impl TileDecoder {
             pos,
         };
         loop {
-            let eob = fast_turns(lanes, out, ll, dt, &mut t)? || slow_turn(lanes, out, ll, dt, &mut t)?;
+            let eob =
+                fast_turns(lanes, out, ll, dt, &mut t)? || slow_turn(lanes, out, ll, dt, &mut t)?;
             if eob {
                 // The EOB turn is done (code consumed, lane refilled); the
                 // 31 turns after it only finish pending distances, which in
@@ -461,7 +497,7 @@ fn refill_now(src: &[u8], p: &mut usize, b: &mut u64) {
 }
 
 /// Ends a literal or no-op turn of lane `l`: stores the lane and refills
-/// it now (`DEFER = false`) or marks it in `need` for the round's deferred
+/// it now (`DEFER = false`) or marks it in `d` for the round's deferred
 /// refills (`DEFER = true`).
 #[inline(always)]
 fn end_turn<const DEFER: bool>(
@@ -469,10 +505,12 @@ fn end_turn<const DEFER: bool>(
     mut b: u64,
     lanes: &mut Lanes<'_>,
     p: &mut usize,
-    need: &mut u32,
+    d: &mut Deferred,
 ) {
     if DEFER {
-        *need |= u32::from(needs_word(b)) << l;
+        let need = u32::from(needs_word(b));
+        d.need |= need << l;
+        d.count += need as usize;
     } else {
         refill_now(lanes.src, p, &mut b);
     }
@@ -481,7 +519,7 @@ fn end_turn<const DEFER: bool>(
 
 /// One symbol-section turn of lane `l` (a constant after inlining into the
 /// unrolled round) with no input or literal-output checks. The caller
-/// guarantees `*p + 4 * (1 + need.count_ones()) <= src.len()` and
+/// guarantees `*p + 4 * (1 + d.count) <= src.len()` and
 /// `*pos < out.len()`; `keep` is the output room the caller needs after a
 /// match to stay in its loop.
 #[inline(always)]
@@ -495,7 +533,7 @@ fn fast_turn<const DEFER: bool>(
     p: &mut usize,
     pos: &mut usize,
     pending: &mut u32,
-    need: &mut u32,
+    d: &mut Deferred,
     keep: usize,
 ) -> Step {
     let mut b = lanes.buf[l];
@@ -510,7 +548,7 @@ fn fast_turn<const DEFER: bool>(
         copy::store_byte(out, *pos, (e >> 16) as u8);
         *pos += ((e >> LITERAL_ADVANCE_SHIFT) & 1) as usize;
         b >>= e & 0x3F;
-        end_turn::<DEFER>(l, b, lanes, p, need);
+        end_turn::<DEFER>(l, b, lanes, p, d);
         return Step::Next;
     }
     if e & (EXCEPTIONAL | SUBTABLE) == EXCEPTIONAL | SUBTABLE {
@@ -520,27 +558,36 @@ fn fast_turn<const DEFER: bool>(
             copy::store_byte(out, *pos, (e >> 16) as u8);
             *pos += 1;
             b >>= e & 0x3F;
-            end_turn::<DEFER>(l, b, lanes, p, need);
+            end_turn::<DEFER>(l, b, lanes, p, d);
             return Step::Next;
         }
     }
     if e & EXCEPTIONAL != 0 {
         if e & END_OF_BLOCK != 0 {
             b >>= e & 0x3F;
-            end_turn::<DEFER>(l, b, lanes, p, need);
-            lanes.serve(need, p);
+            end_turn::<DEFER>(l, b, lanes, p, d);
+            if DEFER {
+                lanes.serve(d, p);
+            }
             return Step::Eob;
         }
         lanes.buf[l] = b;
         return Step::Bad(invalid_litlen(e));
     }
-    // Length: base + extra bits, then the turn's refill, now (after the
-    // deferred refills of the lanes before it, which come first).
+    // Length: base + extra bits, then the turn's refill, now: in a round,
+    // from the word after those the deferred lanes before it will take.
     let total = e & 0x3F;
     let len = (e >> 16) as usize + ((b & mask(total)) >> ((e >> 8) & 0xF)) as usize;
     b >>= total;
-    lanes.serve(need, p);
-    refill_now(lanes.src, p, &mut b);
+    if DEFER {
+        let mut q = *p + 4 * d.count;
+        let need = u32::from(needs_word(b));
+        refill_now(lanes.src, &mut q, &mut b);
+        d.taken |= need << l;
+        d.count += need as usize;
+    } else {
+        refill_now(lanes.src, p, &mut b);
+    }
     // Distance, from the same lane (>= 32 bits after the refill).
     let (dist, used) = match distance(dt, b) {
         Ok(d) => d,
@@ -584,20 +631,17 @@ fn fast_turns(
     let mut lane = t.lane % LANES;
     let mut pending = t.pending;
     let result = 'outer: loop {
-        if lane == 0
-            && src_len - p >= ROUND_INPUT_MARGIN
-            && out_len - pos >= ROUND_OUTPUT_MARGIN
-        {
-            let mut need = 0u32;
+        if lane == 0 && src_len - p >= ROUND_INPUT_MARGIN && out_len - pos >= ROUND_OUTPUT_MARGIN {
+            let mut d = Deferred::default();
             macro_rules! round {
                 ($($l:literal)*) => {$(
                     match fast_turn::<true>(
-                        $l, lanes, out, ll, dt, &mut p, &mut pos, &mut pending, &mut need,
+                        $l, lanes, out, ll, dt, &mut p, &mut pos, &mut pending, &mut d,
                         ROUND_OUTPUT_MARGIN,
                     ) {
                         Step::Next => {}
                         Step::Leave => {
-                            lanes.serve(&mut need, &mut p);
+                            lanes.serve(&mut d, &mut p);
                             lane = ($l + 1) % LANES;
                             continue 'outer;
                         }
@@ -606,7 +650,7 @@ fn fast_turns(
                             break 'outer Ok(true);
                         }
                         Step::Bad(k) => {
-                            lanes.serve(&mut need, &mut p);
+                            lanes.serve(&mut d, &mut p);
                             lane = $l;
                             break 'outer Err(k);
                         }
@@ -615,13 +659,13 @@ fn fast_turns(
             }
             round!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
                    16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
-            lanes.serve(&mut need, &mut p);
+            lanes.serve(&mut d, &mut p);
             continue;
         }
         if src_len - p < FAST_INPUT_MARGIN || out_len - pos < FAST_OUTPUT_MARGIN {
             break Ok(false);
         }
-        let mut need = 0u32;
+        let mut d = Deferred::default();
         match fast_turn::<false>(
             lane,
             lanes,
@@ -631,7 +675,7 @@ fn fast_turns(
             &mut p,
             &mut pos,
             &mut pending,
-            &mut need,
+            &mut d,
             FAST_OUTPUT_MARGIN,
         ) {
             Step::Next | Step::Leave => lane = (lane + 1) % LANES,
@@ -737,7 +781,6 @@ fn check_match(pos: usize, dist: usize, len: usize, out_len: usize) -> Result<()
     }
     Ok(())
 }
-
 
 /// A stored block (SPEC §3.4): `LEN` on lane 0, then byte `j` on lane
 /// `j mod 32`, each followed by that lane's refill. Returns the new output

@@ -32,6 +32,7 @@ extern crate std;
 
 mod container;
 mod copy;
+mod cpu;
 mod decode;
 mod error;
 mod huffman;
