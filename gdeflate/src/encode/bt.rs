@@ -14,14 +14,12 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::hc::{hash3, hash4, load32, match_len};
+use super::hc::{hash3, hash4, load32, match_len, HASH3_BITS, HASH4_BITS};
 use super::tables::{dist_slot, MAX_MATCH};
 
 /// Table entries are position + 1 (inserted positions are at most 65532,
 /// see [`super::hc`]); 0 means "none".
 const NONE: u16 = 0;
-const HASH3_BITS: u32 = 16;
-const HASH4_BITS: u32 = 16;
 
 /// A match found at some position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

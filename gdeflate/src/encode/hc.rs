@@ -17,8 +17,10 @@ use alloc::vec::Vec;
 use super::block::Item;
 use super::tables::{MAX_MATCH, MIN_MATCH};
 
-const HASH3_BITS: u32 = 15;
-const HASH4_BITS: u32 = 16;
+/// Width of the 3-byte hash (also used by [`super::bt`]).
+pub(crate) const HASH3_BITS: u32 = 15;
+/// Width of the 4-byte hash (also used by [`super::bt`]).
+pub(crate) const HASH4_BITS: u32 = 16;
 
 /// Reads 4 bytes little-endian at `pos` (caller guarantees `pos + 4 <= len`).
 #[inline]
