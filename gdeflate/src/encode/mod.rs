@@ -357,3 +357,57 @@ pub fn compress_parallel(input: &[u8], level: u8, threads: usize) -> Result<Vec<
     write_table(&mut out, &sizes)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn input_size_limits() {
+        assert_eq!(tile_count(0), Ok(0));
+        assert_eq!(tile_count(MAX_INPUT), Ok(MAX_TILES));
+        assert_eq!(
+            tile_count(MAX_INPUT + 1),
+            Err(EncodeError::InputTooLarge {
+                len: MAX_INPUT + 1,
+                max: MAX_INPUT
+            })
+        );
+        let e = EncodeError::InputTooLarge {
+            len: MAX_INPUT + 1,
+            max: MAX_INPUT,
+        };
+        assert!(e.to_string().contains("65535 tiles"), "{e}");
+    }
+
+    #[test]
+    fn tile_table_layout_and_offset_overflow() {
+        let mut s = vec![0u8; HEADER_LEN + 4 * 3];
+        write_table(&mut s, &[100, 200, 300]).unwrap();
+        let t = |i: usize| u32::from_le_bytes(s[8 + 4 * i..12 + 4 * i].try_into().unwrap());
+        // T[0] = size of the last tile, T[i] = offset of tile i.
+        assert_eq!((t(0), t(1), t(2)), (300, 100, 300));
+        // 65535 incompressible tiles (65,672 bytes each) pass 4 GiB.
+        let sizes = vec![65672usize; MAX_TILES];
+        let mut s = vec![0u8; HEADER_LEN + 4 * MAX_TILES];
+        let e = write_table(&mut s, &sizes).unwrap_err();
+        let first_bad = (u32::MAX as usize) / 65672 + 1;
+        assert_eq!(
+            e,
+            EncodeError::OffsetOverflow {
+                tile: first_bad,
+                offset: (first_bad * 65672) as u64
+            }
+        );
+        assert!(e.to_string().contains("32-bit"), "{e}");
+    }
+
+    #[test]
+    fn header_fields() {
+        assert_eq!(header(65537, 2), [4, 0xFB, 2, 0, 5, 0, 0, 0]);
+        assert_eq!(header(65536, 1), [4, 0xFB, 1, 0, 1, 0, 0, 0]);
+        assert_eq!(header(0, 0), [4, 0xFB, 0, 0, 1, 0, 0, 0]);
+    }
+}
