@@ -51,12 +51,17 @@ pub struct DeviceCaps {
     pub required_size_compute: bool,
     /// `VK_EXT_external_memory_host` is enabled: its minimum pointer alignment.
     pub host_import_alignment: Option<u64>,
+    /// `VK_KHR_external_memory_fd` is enabled: memory can be exported as an opaque fd (for CUDA
+    /// import on the GPUDirect Storage route).
+    pub external_memory_fd: bool,
     /// Memory decompression with GDeflate 1.0, if enabled.
     pub memory_decompression: Option<MemoryDecompressionExt>,
     /// `bufferDeviceAddress` is enabled.
     pub buffer_device_address: bool,
     /// Largest dispatch in x.
     pub max_workgroups_x: u32,
+    /// Largest range of one storage-buffer descriptor.
+    pub max_storage_buffer_range: u64,
     /// Nanoseconds per timestamp tick, and whether the queue has timestamps.
     pub timestamp_period_ns: Option<f32>,
     /// Alignment for flushes of non-coherent mapped memory.
@@ -138,10 +143,28 @@ struct MessageLog {
     messages: Mutex<Vec<String>>,
 }
 
+/// A handle on a context's validation messages that outlives the context, so the messages the
+/// layer reports while the device and instance are destroyed (undestroyed objects: leaks) can be
+/// read after the context dropped.
+#[derive(Clone, Debug)]
+pub struct ValidationLog(Arc<MessageLog>);
+
+impl ValidationLog {
+    /// Every warning or error recorded so far.
+    pub fn messages(&self) -> Vec<String> {
+        self.0
+            .messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 struct Debug {
     loader: ash::ext::debug_utils::Instance,
     messenger: vk::DebugUtilsMessengerEXT,
-    /// Points at the `MessageLog` the callback writes to; freed after the messenger.
+    /// The `MessageLog` the callback writes to (one strong count is held through
+    /// `Arc::into_raw`, released after the instance is destroyed).
     log: *const MessageLog,
 }
 
@@ -159,6 +182,7 @@ pub struct VulkanContext {
     memory: vk::PhysicalDeviceMemoryProperties,
     debug: Option<Debug>,
     host_import: Option<ash::ext::external_memory_host::Device>,
+    memory_fd: Option<ash::khr::external_memory_fd::Device>,
 }
 
 // SAFETY: the raw pointer in `Debug::log` points at a heap `MessageLog` (itself Sync: a Mutex)
@@ -343,7 +367,7 @@ impl VulkanContext {
             layers.push(VALIDATION_LAYER.as_ptr());
             exts.push(ash::ext::debug_utils::NAME.as_ptr());
         }
-        let log = Box::into_raw(Box::<MessageLog>::default());
+        let log = Arc::into_raw(Arc::<MessageLog>::default());
         let severity = vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
             | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR;
         let types = vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
@@ -366,8 +390,8 @@ impl VulkanContext {
         let instance = match unsafe { entry.create_instance(&info, None) } {
             Ok(i) => i,
             Err(e) => {
-                // SAFETY: `log` came from Box::into_raw above and nothing else refers to it.
-                drop(unsafe { Box::from_raw(log) });
+                // SAFETY: `log` came from Arc::into_raw above and is released once.
+                drop(unsafe { Arc::from_raw(log) });
                 return Err(GpuError::Vk {
                     call: "vkCreateInstance",
                     result: e,
@@ -387,7 +411,7 @@ impl VulkanContext {
                     // SAFETY: nothing created from the instance yet; log unused after this.
                     unsafe {
                         instance.destroy_instance(None);
-                        drop(Box::from_raw(log));
+                        drop(Arc::from_raw(log));
                     }
                     return Err(GpuError::Vk {
                         call: "vkCreateDebugUtilsMessengerEXT",
@@ -397,7 +421,7 @@ impl VulkanContext {
             }
         } else {
             // SAFETY: the log was never registered anywhere.
-            drop(unsafe { Box::from_raw(log) });
+            drop(unsafe { Arc::from_raw(log) });
             None
         };
         // From here on, failures destroy the instance (and messenger) through a partial context.
@@ -462,10 +486,14 @@ impl VulkanContext {
             && f13.compute_full_subgroups != vk::FALSE;
         let decomp_ok = fdec.memory_decompression != vk::FALSE && bda;
         let host_import = has_ext(&dev_exts, ash::ext::external_memory_host::NAME);
+        let memory_fd = has_ext(&dev_exts, ash::khr::external_memory_fd::NAME);
 
         let mut enable_exts: Vec<*const i8> = Vec::new();
         if host_import {
             enable_exts.push(ash::ext::external_memory_host::NAME.as_ptr());
+        }
+        if memory_fd {
+            enable_exts.push(ash::khr::external_memory_fd::NAME.as_ptr());
         }
         let decomp = match (decomp_ok, nv_decomp, ext_decomp) {
             (true, true, _) => {
@@ -537,6 +565,7 @@ impl VulkanContext {
                 &probe,
                 true,
                 debug,
+                memory_fd,
             )
         }))
     }
@@ -593,6 +622,15 @@ impl VulkanContext {
                 info.queue_family_index,
                 &dev_exts,
             );
+            // Vulkan cannot be asked which extensions an embedder enabled, but
+            // vkGetDeviceProcAddr returns null for commands of extensions that are not enabled
+            // on the device, so a non-null vkGetMemoryFdKHR means VK_KHR_external_memory_fd is.
+            let memory_fd = has_ext(&dev_exts, ash::khr::external_memory_fd::NAME)
+                && (instance.fp_v1_0().get_device_proc_addr)(
+                    info.device,
+                    c"vkGetMemoryFdKHR".as_ptr(),
+                )
+                .is_some();
             Ok(Arc::new(Self::assemble(
                 entry,
                 instance,
@@ -605,6 +643,7 @@ impl VulkanContext {
                 &probe,
                 false,
                 None,
+                memory_fd,
             )))
         }
     }
@@ -624,6 +663,7 @@ impl VulkanContext {
         probe: &Probe,
         owned: bool,
         debug: Option<Debug>,
+        memory_fd: bool,
     ) -> VulkanContext {
         let subgroup_arithmetic = probe
             .subgroup
@@ -663,6 +703,7 @@ impl VulkanContext {
                 .required_subgroup_size_stages
                 .contains(vk::ShaderStageFlags::COMPUTE),
             host_import_alignment: host_import,
+            external_memory_fd: memory_fd,
             memory_decompression: decomp.filter(|_| {
                 features.buffer_device_address
                     && probe.decompression_methods
@@ -671,6 +712,7 @@ impl VulkanContext {
             }),
             buffer_device_address: features.buffer_device_address,
             max_workgroups_x: probe.props.limits.max_compute_work_group_count[0],
+            max_storage_buffer_range: u64::from(probe.props.limits.max_storage_buffer_range),
             timestamp_period_ns: (probe.queue_timestamps
                 && probe.props.limits.timestamp_compute_and_graphics != vk::FALSE)
                 .then_some(probe.props.limits.timestamp_period),
@@ -686,6 +728,8 @@ impl VulkanContext {
         let host_import_fn = host_import
             .is_some()
             .then(|| ash::ext::external_memory_host::Device::new(&instance, &device));
+        let memory_fd_fn =
+            memory_fd.then(|| ash::khr::external_memory_fd::Device::new(&instance, &device));
         VulkanContext {
             entry,
             instance,
@@ -698,6 +742,7 @@ impl VulkanContext {
             memory,
             debug,
             host_import: host_import_fn,
+            memory_fd: memory_fd_fn,
         }
     }
 
@@ -745,6 +790,10 @@ impl VulkanContext {
         self.host_import.as_ref()
     }
 
+    pub(crate) fn memory_fd_fn(&self) -> Option<&ash::khr::external_memory_fd::Device> {
+        self.memory_fd.as_ref()
+    }
+
     /// Locks the queue for a submission (Vulkan requires queues to be externally synchronized).
     pub fn lock_queue(&self) -> MutexGuard<'_, vk::Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -790,6 +839,20 @@ impl VulkanContext {
         }
     }
 
+    /// A handle on the validation messages that stays readable after the context is dropped
+    /// (messages about objects left undestroyed come during `vkDestroyDevice`). `None` without
+    /// validation.
+    pub fn validation_log(&self) -> Option<ValidationLog> {
+        self.debug.as_ref().map(|d| {
+            // SAFETY: `d.log` came from Arc::into_raw and its strong count is held until drop;
+            // incrementing it and rebuilding an Arc yields a second, independent owner.
+            unsafe {
+                Arc::increment_strong_count(d.log);
+                ValidationLog(Arc::from_raw(d.log))
+            }
+        })
+    }
+
     /// Whether the validation layer is active on this context.
     pub fn has_validation(&self) -> bool {
         self.debug.is_some()
@@ -817,7 +880,7 @@ impl Drop for VulkanContext {
             if let Some(d) = self.debug.take() {
                 d.loader.destroy_debug_utils_messenger(d.messenger, None);
                 self.instance.destroy_instance(None);
-                drop(Box::from_raw(d.log as *mut MessageLog));
+                drop(Arc::from_raw(d.log));
             } else {
                 self.instance.destroy_instance(None);
             }
@@ -856,7 +919,7 @@ impl Drop for PartialInstance {
                 if let Some(d) = self.debug.take() {
                     d.loader.destroy_debug_utils_messenger(d.messenger, None);
                     instance.destroy_instance(None);
-                    drop(Box::from_raw(d.log as *mut MessageLog));
+                    drop(Arc::from_raw(d.log));
                 } else {
                     instance.destroy_instance(None);
                 }
@@ -922,10 +985,12 @@ unsafe fn pick_device(
 
 /// Names of the extensions [`VulkanContext::create`] enables when offered, for embedders that
 /// create the device themselves and want every fast path (`VK_EXT_external_memory_host`,
+/// `VK_KHR_external_memory_fd` for the GPUDirect Storage route,
 /// `VK_NV_memory_decompression`).
 pub fn recommended_device_extensions() -> Vec<CString> {
     vec![
         CString::from(ash::ext::external_memory_host::NAME),
         CString::from(ash::nv::memory_decompression::NAME),
+        CString::from(ash::khr::external_memory_fd::NAME),
     ]
 }

@@ -16,13 +16,15 @@ pub mod context;
 pub mod decode;
 pub mod decompression;
 pub mod error;
+pub mod executor;
 pub mod memory;
 pub mod sync;
 
 pub use ash;
 pub use ash::vk;
 pub use context::{
-    AdoptInfo, AdoptedFeatures, ContextOptions, DeviceCaps, MemoryDecompressionExt, VulkanContext,
+    AdoptInfo, AdoptedFeatures, ContextOptions, DeviceCaps, MemoryDecompressionExt, ValidationLog,
+    VulkanContext,
 };
 pub use decode::{
     DecodeBindings, DecodePath, DecodeReport, DecodeSet, DecoderOptions, GpuDecoder,

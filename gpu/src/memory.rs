@@ -58,6 +58,9 @@ pub struct GpuBuffer {
     coherent: bool,
     device_local: bool,
     address: u64,
+    /// Bytes of the allocation (at least `size`; what an importer of an exported fd needs).
+    allocation_size: u64,
+    exportable: bool,
 }
 
 // SAFETY: the mapping pointer refers to memory owned by this buffer for its whole life; host
@@ -108,6 +111,25 @@ impl GpuBuffer {
     /// Creates a buffer of `size` bytes (storage, transfer source and destination, and device
     /// address when enabled).
     pub fn new(ctx: &Arc<VulkanContext>, size: u64, kind: MemoryKind) -> Result<Self, GpuError> {
+        Self::create(ctx, size, kind, false)
+    }
+
+    /// A device-local buffer whose memory can be exported as an opaque fd
+    /// (`VK_KHR_external_memory_fd`, dedicated allocation) with [`GpuBuffer::export_fd`], e.g.
+    /// for CUDA to import and cuFile to read into.
+    pub fn new_exportable(ctx: &Arc<VulkanContext>, size: u64) -> Result<Self, GpuError> {
+        if !ctx.caps().external_memory_fd {
+            return Err(GpuError::Missing("VK_KHR_external_memory_fd".into()));
+        }
+        Self::create(ctx, size, MemoryKind::DeviceLocal, true)
+    }
+
+    fn create(
+        ctx: &Arc<VulkanContext>,
+        size: u64,
+        kind: MemoryKind,
+        export: bool,
+    ) -> Result<Self, GpuError> {
         if size == 0 {
             return Err(GpuError::Range {
                 what: "buffer of 0 bytes".into(),
@@ -120,12 +142,17 @@ impl GpuBuffer {
                 u64::from(usage.as_raw()) | USAGE2_MEMORY_DECOMPRESSION_EXT,
             ),
         );
+        let fd_type = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
+        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(fd_type);
         let mut info = vk::BufferCreateInfo::default()
             .size(size)
             .usage(usage)
             .sharing_mode(vk::SharingMode::EXCLUSIVE);
         if ctx.caps().memory_decompression == Some(MemoryDecompressionExt::Ext) {
             info = info.push_next(&mut usage2);
+        }
+        if export {
+            info = info.push_next(&mut external);
         }
         // SAFETY: valid device; the create info is fully initialised.
         let buffer =
@@ -176,11 +203,16 @@ impl GpuBuffer {
         let flags = props.memory_types[type_index as usize].property_flags;
         let mut alloc_flags =
             vk::MemoryAllocateFlagsInfo::default().flags(vk::MemoryAllocateFlags::DEVICE_ADDRESS);
+        let mut export_info = vk::ExportMemoryAllocateInfo::default().handle_types(fd_type);
+        let mut dedicated = vk::MemoryDedicatedAllocateInfo::default().buffer(buffer);
         let mut alloc = vk::MemoryAllocateInfo::default()
             .allocation_size(req.size)
             .memory_type_index(type_index);
         if ctx.caps().buffer_device_address {
             alloc = alloc.push_next(&mut alloc_flags);
+        }
+        if export {
+            alloc = alloc.push_next(&mut export_info).push_next(&mut dedicated);
         }
         // SAFETY: valid device, allocation info fully initialised.
         guard.memory = unsafe { device.allocate_memory(&alloc, None) }
@@ -220,7 +252,139 @@ impl GpuBuffer {
             coherent: flags.contains(M::HOST_COHERENT),
             device_local: flags.contains(M::DEVICE_LOCAL),
             address,
+            allocation_size: req.size,
+            exportable: export,
         })
+    }
+
+    /// Exports the buffer's memory as a new opaque fd (the buffer must come from
+    /// [`GpuBuffer::new_exportable`]). The allocation is dedicated to this buffer and
+    /// [`GpuBuffer::allocation_size`] bytes long; the importer must keep the buffer alive while
+    /// it uses the memory.
+    pub fn export_fd(&self) -> Result<std::os::fd::OwnedFd, GpuError> {
+        use std::os::fd::FromRawFd;
+        let Some(ext) = self.ctx.memory_fd_fn().filter(|_| self.exportable) else {
+            return Err(GpuError::Missing(
+                "an exportable buffer (GpuBuffer::new_exportable) and VK_KHR_external_memory_fd"
+                    .into(),
+            ));
+        };
+        let info = vk::MemoryGetFdInfoKHR::default()
+            .memory(self.memory)
+            .handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+        // SAFETY: memory of this device allocated with OPAQUE_FD export; extension enabled.
+        let fd = unsafe { ext.get_memory_fd(&info) }.map_err(GpuError::vk("vkGetMemoryFdKHR"))?;
+        debug_assert!(fd >= 0);
+        // SAFETY: vkGetMemoryFdKHR returned a new descriptor that the caller owns.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// A device-local buffer over memory imported from an opaque fd (one exported by
+    /// [`GpuBuffer::export_fd`] of this or another device of the same driver, or by another API);
+    /// `allocation_size` is the exported allocation's size. On success Vulkan owns the fd.
+    pub fn import_fd(
+        ctx: &Arc<VulkanContext>,
+        fd: std::os::fd::OwnedFd,
+        size: u64,
+        allocation_size: u64,
+    ) -> Result<GpuBuffer, GpuError> {
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        let Some(ext) = ctx.memory_fd_fn() else {
+            return Err(GpuError::Missing("VK_KHR_external_memory_fd".into()));
+        };
+        if size == 0 || size > allocation_size {
+            return Err(GpuError::Range {
+                what: format!("import of {size} bytes from an allocation of {allocation_size}"),
+            });
+        }
+        let fd_type = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
+        let device = ctx.device();
+        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(fd_type);
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(usage_flags(ctx))
+            .sharing_mode(vk::SharingMode::EXCLUSIVE)
+            .push_next(&mut external);
+        // SAFETY: valid device; the create info is fully initialised.
+        let buffer =
+            unsafe { device.create_buffer(&info, None) }.map_err(GpuError::vk("vkCreateBuffer"))?;
+        let mut guard = BufferGuard {
+            ctx,
+            buffer,
+            memory: vk::DeviceMemory::null(),
+        };
+        let mut props = vk::MemoryFdPropertiesKHR::default();
+        // SAFETY: extension enabled; `fd` is an open descriptor the caller hands over.
+        unsafe { ext.get_memory_fd_properties(fd_type, fd.as_raw_fd(), &mut props) }
+            .map_err(GpuError::vk("vkGetMemoryFdPropertiesKHR"))?;
+        // SAFETY: buffer of this device.
+        let req = unsafe { device.get_buffer_memory_requirements(buffer) };
+        let type_index = find_memory_type(
+            ctx.memory_properties(),
+            req.memory_type_bits & props.memory_type_bits,
+            vk::MemoryPropertyFlags::DEVICE_LOCAL,
+            vk::MemoryPropertyFlags::empty(),
+        )
+        .ok_or(GpuError::NoMemoryType {
+            what: "memory imported from an fd",
+        })?;
+        let raw = fd.as_raw_fd();
+        let mut import = vk::ImportMemoryFdInfoKHR::default()
+            .handle_type(fd_type)
+            .fd(raw);
+        let mut dedicated = vk::MemoryDedicatedAllocateInfo::default().buffer(buffer);
+        let mut flags =
+            vk::MemoryAllocateFlagsInfo::default().flags(vk::MemoryAllocateFlags::DEVICE_ADDRESS);
+        let mut alloc = vk::MemoryAllocateInfo::default()
+            .allocation_size(allocation_size)
+            .memory_type_index(type_index)
+            .push_next(&mut import)
+            .push_next(&mut dedicated);
+        if ctx.caps().buffer_device_address {
+            alloc = alloc.push_next(&mut flags);
+        }
+        // SAFETY: imports `fd` (valid, exported with OPAQUE_FD); on success Vulkan owns it.
+        guard.memory = unsafe { device.allocate_memory(&alloc, None) }
+            .map_err(GpuError::vk("vkAllocateMemory(import fd)"))?;
+        let _ = fd.into_raw_fd();
+        // SAFETY: memory imported for this buffer, offset 0.
+        unsafe { device.bind_buffer_memory(buffer, guard.memory, 0) }
+            .map_err(GpuError::vk("vkBindBufferMemory"))?;
+        let address = if ctx.caps().buffer_device_address {
+            // SAFETY: buffer with device-address usage and bound memory.
+            unsafe {
+                device.get_buffer_device_address(
+                    &vk::BufferDeviceAddressInfo::default().buffer(buffer),
+                )
+            }
+        } else {
+            0
+        };
+        let memory = guard.memory;
+        std::mem::forget(guard);
+        Ok(GpuBuffer {
+            ctx: ctx.clone(),
+            buffer,
+            memory,
+            size,
+            kind: MemoryKind::DeviceLocal,
+            mapped: None,
+            coherent: false,
+            device_local: true,
+            address,
+            allocation_size,
+            exportable: false,
+        })
+    }
+
+    /// Bytes of the underlying allocation (at least [`GpuBuffer::size`]).
+    pub fn allocation_size(&self) -> u64 {
+        self.allocation_size
+    }
+
+    /// Whether the memory was allocated for export ([`GpuBuffer::new_exportable`]).
+    pub fn is_exportable(&self) -> bool {
+        self.exportable
     }
 
     /// The Vulkan buffer.
@@ -275,6 +439,17 @@ impl GpuBuffer {
                 self.address + offset
             },
         })
+    }
+
+    /// The start of the host mapping (host-visible buffers). Writing through it is the caller's
+    /// responsibility: no GPU work may use the bytes meanwhile, and [`GpuBuffer::flush`] follows.
+    pub fn mapped_ptr(&self) -> Option<*mut u8> {
+        self.mapped.map(NonNull::as_ptr)
+    }
+
+    /// Whether the memory is host-coherent (no flush or invalidate needed).
+    pub fn is_coherent(&self) -> bool {
+        self.coherent
     }
 
     /// The mapped bytes of a host-visible buffer, for writing (flushed by [`GpuBuffer::flush`]).
