@@ -122,10 +122,13 @@ fn direct_reads_in_place_and_bounced() {
     drop(q);
     let s = stats.snapshot();
     assert!(s.direct_reads >= 1, "{s:?}");
-    assert!(s.bounced_reads >= 150, "unaligned reads bounce: {s:?}");
+    // About half the random reads have unaligned offsets and must bounce.
+    assert!(s.bounced_reads >= 100, "unaligned reads bounce: {s:?}");
     assert_eq!(s.rings_with_fixed_buffers, 2, "{s:?}");
+    // Bounces that fit in the 4 MiB pool use it (registered); the rest,
+    // while the pool is full, take one-off buffers.
     assert!(
-        s.fixed_buffer_ops >= 150,
+        s.fixed_buffer_ops >= 20,
         "bounces use the registered pool: {s:?}"
     );
 }

@@ -316,12 +316,24 @@ fn main() {
         run_child(&case);
         return;
     }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    // libtest-style arguments: a name filter; `--skip NAME` excludes.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut filter = None;
+    let mut skip = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--skip" {
+            skip.extend(it.next().cloned());
+        } else if !a.starts_with('-') {
+            filter = Some(a.clone());
+        }
+    }
     let exe = std::env::current_exe().unwrap();
     let (mut passed, mut failed) = (0, 0);
     let cases: Vec<_> = CASES
         .iter()
         .filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)))
+        .filter(|(name, _)| !skip.iter().any(|s| name.contains(s.as_str())))
         .collect();
     println!("\nrunning {} tests", cases.len());
     for (name, what) in cases {

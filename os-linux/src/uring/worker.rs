@@ -31,6 +31,7 @@ use ds_core::{Compression, Destination, Operation, RequestId, Source};
 use rustix::io::Errno;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -328,8 +329,14 @@ impl Worker {
         let desc = job.desc().clone();
         match (desc.operation, desc.source, desc.compression) {
             (Operation::Read, Source::Memory { .. }, _) => {
-                // No I/O: copy or decode on this thread, as pread does.
-                exec::run_job(job, &mut self.scratch, self.decompress_threads);
+                // No I/O: copy or decode on this thread, as pread does. A
+                // panic (a decoder bug) drops the job, which then fails
+                // with ExecutorLost; the ring goes on.
+                let (scratch, threads) = (&mut self.scratch, self.decompress_threads);
+                if catch_unwind(AssertUnwindSafe(|| exec::run_job(job, scratch, threads))).is_err()
+                {
+                    log::error!("io_uring ring {}: a request panicked", self.index);
+                }
             }
             (Operation::Write, _, _) => self.start_write(job, desc.destination),
             (Operation::Read, Source::File { offset, size, .. }, compression) => {
@@ -542,6 +549,16 @@ impl Worker {
             debug_assert!(false, "completion of an unknown operation {ud:#x}");
             return;
         }
+        if std::thread::panicking() {
+            // Draining after a panic (see `Drop`): the kernel is done with
+            // the memory; drop the job (it fails with ExecutorLost) without
+            // running any more of its work.
+            let op = self.take_op(slot);
+            if let Stage::Staged { mem, .. } = op.stage {
+                self.release_mem(mem);
+            }
+            return;
+        }
         let op = self.ops[slot as usize].as_mut().expect("checked above");
         match op.xfer.on_result(res) {
             XferStep::Continue => {
@@ -611,7 +628,9 @@ impl Worker {
     /// The transfer finished: deliver staged bytes, then report.
     fn finish_op(&mut self, op: Op) {
         let Op { mut job, stage, .. } = op;
-        let step = match &stage {
+        // A panic while decoding or delivering (a decoder bug) fails this
+        // request only; the ring goes on.
+        let step = catch_unwind(AssertUnwindSafe(|| match &stage {
             Stage::InPlace { .. } => Ok(Some(job.desc().uncompressed_size)),
             Stage::Staged {
                 mem,
@@ -635,7 +654,13 @@ impl Worker {
                     }
                 }
             }
-        };
+        }))
+        .unwrap_or_else(|_| {
+            log::error!("io_uring ring {}: {} panicked", self.index, job.id());
+            Err(RequestErrorKind::ExecutorLost {
+                executor: "io_uring",
+            })
+        });
         if let Stage::Staged { mem, .. } = stage {
             self.release_mem(mem);
         }
