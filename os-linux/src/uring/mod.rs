@@ -177,6 +177,8 @@ struct Hub {
     /// Per request slot index: 1 + the ring executing it, 0 if none.
     owner: Box<[AtomicU8]>,
     stats: UringStats,
+    /// Whether a refused pool registration was already logged as a warning.
+    pool_warned: AtomicBool,
 }
 
 /// The part of a ring that other threads reach.
@@ -312,6 +314,7 @@ impl Driver for UringDriver {
                 .map(|_| AtomicU8::new(0))
                 .collect(),
             stats: self.config.stats.clone(),
+            pool_warned: AtomicBool::new(false),
         });
         let (wake_hub, cancel_hub) = (hub.clone(), hub.clone());
         feed.set_hooks(FeedHooks {

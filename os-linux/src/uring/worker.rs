@@ -146,9 +146,12 @@ impl Worker {
                         .rings_with_fixed_buffers
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) => log::warn!(
+                // Said once per driver: with a low RLIMIT_MEMLOCK every
+                // ring after the first few meets the same limit.
+                Err(e) if !hub.pool_warned.swap(true, Ordering::Relaxed) => log::warn!(
                     "io_uring ring {index}: {e}; its staging pool is used without registration"
                 ),
+                Err(e) => log::debug!("io_uring ring {index}: {e}"),
             }
         }
         let files = FileCache::new(&ring);
