@@ -1444,8 +1444,9 @@ ds_result ds_status_array_get_error(struct ds_status_array *array,
                                     struct ds_error_info *out_error);
 
 /**
- * Creates a fence at `initial`. `callback` (may be NULL) runs after every
- * signal on the signalling thread; `release_user_data` (may be NULL) gets
+ * Creates a fence at `initial`. `callback` (may be NULL) runs for every
+ * signal on the signalling thread, just before the value is set and
+ * waiters are released; `release_user_data` (may be NULL) gets
  * `user_data` once the fence is released and no signal of it is pending.
  *
  * # Safety
@@ -1477,8 +1478,8 @@ ds_result ds_fence_value(struct ds_fence *fence,
                          uint64_t *out_value);
 
 /**
- * Sets the fence to `value` from the CPU (ID3D12Fence::Signal), wakes its
- * waiters and runs its callback on this thread.
+ * Sets the fence to `value` from the CPU (ID3D12Fence::Signal): runs its
+ * callback on this thread, then sets the value and wakes its waiters.
  *
  * # Safety
  * None beyond passing a handle value (any value is checked).
@@ -1751,6 +1752,37 @@ ds_result ds_queue_stats(struct ds_queue *queue,
 ds_result ds_queue_compression_support(struct ds_queue *queue,
                                        uint32_t compression,
                                        uint32_t *out_flags);
+
+/**
+ * Makes `vk_buffer` (a `VkBuffer` of the queue's Vulkan device, as a
+ * 64-bit value, created with `VK_BUFFER_USAGE_TRANSFER_DST_BIT`) of `size`
+ * bytes a destination of `DS_DEST_GPU_BUFFER` requests on this queue.
+ * Requests into unregistered buffers, or past `size`, fail with
+ * `DS_ERR_BAD_GPU_BUFFER` without writing. `DS_ERR_NO_EXECUTOR` for queues
+ * without a Vulkan backend; `DS_ERR_INVALID_ARGUMENT` if already
+ * registered. The buffer must stay valid until it is unregistered and every
+ * request into it ended.
+ *
+ * # Safety
+ * `vk_buffer` is a buffer of the queue's device with the usage and size
+ * given, bound to memory, for as long as it is registered.
+ */
+ds_result ds_queue_register_gpu_buffer(struct ds_queue *queue,
+                                       uint64_t vk_buffer,
+                                       uint64_t size);
+
+/**
+ * Removes a registration; `*out_removed` (may be NULL) is 0 if `vk_buffer`
+ * was not registered. Requests already running into it finish first only
+ * if the caller waited for them; new ones fail with
+ * `DS_ERR_BAD_GPU_BUFFER`.
+ *
+ * # Safety
+ * `out_removed`: NULL or valid for a write.
+ */
+ds_result ds_queue_unregister_gpu_buffer(struct ds_queue *queue,
+                                         uint64_t vk_buffer,
+                                         uint32_t *out_removed);
 
 /**
  * Returns the fixed, static, NUL-terminated English text of a result code

@@ -1,8 +1,9 @@
 //! Status arrays (DirectStorage's `IDStorageStatusArray`) and fences (the
 //! `ID3D12Fence` of EnqueueSignal): the objects ordering commands complete.
 //!
-//! A fence may carry a callback run after every signal (by a queue or by
-//! `ds_fence_signal`), on the signalling thread; its user data is handed to
+//! A fence may carry a callback run for every signal (by a queue or by
+//! `ds_fence_signal`), on the signalling thread, just before the new value
+//! is set; its user data is handed to
 //! `release_user_data` once the fence handle is released *and* no enqueued
 //! signal is left, so it is never used after it was released.
 
@@ -179,19 +180,21 @@ impl FenceObj {
         self.callback.is_some()
     }
 
-    /// Sets the value, wakes waiters, runs the callback.
+    /// Runs the callback, then sets the value and wakes waiters (so a
+    /// waiter released by this value also sees what the callback did).
     pub(crate) fn signal(&self, value: u64) {
-        self.fence.signal(value);
         if let Some(cb) = &self.callback {
             let _scope = CallbackScope::enter();
             // SAFETY: registered for this use.
             unsafe { (cb.f)(value, cb.user) };
         }
+        self.fence.signal(value);
     }
 }
 
-/// Creates a fence at `initial`. `callback` (may be NULL) runs after every
-/// signal on the signalling thread; `release_user_data` (may be NULL) gets
+/// Creates a fence at `initial`. `callback` (may be NULL) runs for every
+/// signal on the signalling thread, just before the value is set and
+/// waiters are released; `release_user_data` (may be NULL) gets
 /// `user_data` once the fence is released and no signal of it is pending.
 ///
 /// # Safety
@@ -250,8 +253,8 @@ pub unsafe extern "C" fn ds_fence_value(fence: *mut ds_fence, out_value: *mut u6
     })
 }
 
-/// Sets the fence to `value` from the CPU (ID3D12Fence::Signal), wakes its
-/// waiters and runs its callback on this thread.
+/// Sets the fence to `value` from the CPU (ID3D12Fence::Signal): runs its
+/// callback on this thread, then sets the value and wakes its waiters.
 ///
 /// # Safety
 /// None beyond passing a handle value (any value is checked).

@@ -21,7 +21,7 @@ use crate::result::{
     DS_ERR_IN_CALLBACK, DS_ERR_IO, DS_ERR_NO_EXECUTOR, DS_ERR_SIZE_MISMATCH, DS_ERR_TOO_LARGE,
     DS_ERR_UNSUPPORTED, DS_OK,
 };
-use crate::vulkan::GpuBackend;
+use crate::vulkan::{GpuBackend, GpuBuffers};
 use ds_core::{FailKind, Priority, RequestId, Status};
 use ds_os_linux::{Queue, QueueBuilder, Request};
 use std::ffi::{c_char, c_void};
@@ -47,6 +47,7 @@ pub(crate) struct QueueObj {
     priority: Priority,
     on_complete: Option<SharedCallback>,
     gpu: Option<Arc<GpuBackend>>,
+    gpu_buffers: Option<GpuBuffers>,
     staging: u64,
 }
 
@@ -178,8 +179,11 @@ pub unsafe extern "C" fn ds_queue_create(
             };
             builder = builder.on_failure(move |e| hook.call(e));
         }
+        let mut gpu_buffers = None;
         if let Some(gpu) = &b.gpu {
-            builder = builder.executor(gpu.executor(staging)?);
+            let (executor, buffers) = gpu.executor(staging)?;
+            builder = builder.executor(executor);
+            gpu_buffers = Some(buffers);
         }
         let queue = builder.build().map_err(|e| Error::build(&e))?;
         let obj = QueueObj {
@@ -190,6 +194,7 @@ pub unsafe extern "C" fn ds_queue_create(
                 user: c.on_complete_user_data,
             }),
             gpu: b.gpu.clone(),
+            gpu_buffers,
             staging,
         };
         out.write(QUEUES.insert(obj));
@@ -848,6 +853,61 @@ pub unsafe extern "C" fn ds_queue_compression_support(
             other => return Err(Error::invalid(format!("unknown compression {other}"))),
         };
         out.write(flags);
+        Ok(())
+    })
+}
+
+fn gpu_buffers(q: &QueueObj) -> Result<&GpuBuffers, Error> {
+    q.gpu_buffers.as_ref().ok_or_else(|| {
+        Error::new(
+            DS_ERR_NO_EXECUTOR,
+            "no GPU backend on this queue (create it from ds_make_vulkan_backend)",
+        )
+    })
+}
+
+/// Makes `vk_buffer` (a `VkBuffer` of the queue's Vulkan device, as a
+/// 64-bit value, created with `VK_BUFFER_USAGE_TRANSFER_DST_BIT`) of `size`
+/// bytes a destination of `DS_DEST_GPU_BUFFER` requests on this queue.
+/// Requests into unregistered buffers, or past `size`, fail with
+/// `DS_ERR_BAD_GPU_BUFFER` without writing. `DS_ERR_NO_EXECUTOR` for queues
+/// without a Vulkan backend; `DS_ERR_INVALID_ARGUMENT` if already
+/// registered. The buffer must stay valid until it is unregistered and every
+/// request into it ended.
+///
+/// # Safety
+/// `vk_buffer` is a buffer of the queue's device with the usage and size
+/// given, bound to memory, for as long as it is registered.
+#[no_mangle]
+pub unsafe extern "C" fn ds_queue_register_gpu_buffer(
+    queue: *mut ds_queue,
+    vk_buffer: u64,
+    size: u64,
+) -> ds_result {
+    guard("ds_queue_register_gpu_buffer", || {
+        let q = self::queue(queue)?;
+        gpu_buffers(&q)?.register(vk_buffer, size)
+    })
+}
+
+/// Removes a registration; `*out_removed` (may be NULL) is 0 if `vk_buffer`
+/// was not registered. Requests already running into it finish first only
+/// if the caller waited for them; new ones fail with
+/// `DS_ERR_BAD_GPU_BUFFER`.
+///
+/// # Safety
+/// `out_removed`: NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn ds_queue_unregister_gpu_buffer(
+    queue: *mut ds_queue,
+    vk_buffer: u64,
+    out_removed: *mut u32,
+) -> ds_result {
+    guard("ds_queue_unregister_gpu_buffer", || {
+        // SAFETY: caller contract.
+        let out = unsafe { OptOut::new(out_removed) };
+        let q = self::queue(queue)?;
+        out.write(u32::from(gpu_buffers(&q)?.unregister(vk_buffer)));
         Ok(())
     })
 }

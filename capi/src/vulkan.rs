@@ -5,7 +5,10 @@
 //!
 //! The executor ("vulkan") serves `DS_DEST_GPU_BUFFER` requests whose
 //! `gpu_buffer` is a `VkBuffer` of that device created with
-//! `VK_BUFFER_USAGE_TRANSFER_DST_BIT`: it reads the source (pread or memory),
+//! `VK_BUFFER_USAGE_TRANSFER_DST_BIT` and registered on the queue with its
+//! size (`ds_queue_register_gpu_buffer`; a request into an unregistered
+//! buffer or past its end fails with `DS_ERR_BAD_GPU_BUFFER` before anything
+//! is written): it reads the source (pread or memory),
 //! decodes GDeflate on the CPU (the same decoder and checks as host
 //! requests), and copies the bytes through a pool of host-visible staging
 //! buffers with `vkCmdCopyBuffer`, waiting on a timeline semaphore. The copy
@@ -38,6 +41,7 @@ use ds_gpu::{
     GpuDecoder, GpuError, MemoryKind, StagingPool, TimelineSemaphore, VulkanContext,
 };
 use ds_os_linux::{exec, Driver, Job, JobFeed, RequestErrorKind};
+use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
@@ -150,18 +154,62 @@ pub(crate) struct GpuBackend {
 /// Staging chunk of the GPU executor's uploads.
 const STAGING_CHUNK: u64 = 4 << 20;
 
+/// The GPU buffers requests of one queue may write: `VkBuffer` handle ->
+/// size in bytes.
+#[derive(Clone, Default)]
+pub(crate) struct GpuBuffers(Arc<Mutex<HashMap<u64, u64>>>);
+
+impl GpuBuffers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn register(&self, buffer: u64, size: u64) -> Result<(), Error> {
+        if buffer == 0 || size == 0 {
+            return Err(Error::invalid(
+                "a GPU buffer needs a non-null handle and a size",
+            ));
+        }
+        match self.lock().entry(buffer) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(Error::invalid(format!(
+                "GPU buffer {buffer:#x} is already registered"
+            ))),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(size);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn unregister(&self, buffer: u64) -> bool {
+        self.lock().remove(&buffer).is_some()
+    }
+
+    fn size(&self, buffer: u64) -> Option<u64> {
+        self.lock().get(&buffer).copied()
+    }
+}
+
 impl GpuBackend {
-    /// The GPU-buffer executor for one queue.
-    pub(crate) fn executor(&self, staging_limit: u64) -> Result<Box<dyn Driver>, Error> {
+    /// The GPU-buffer executor for one queue, and its buffer table.
+    pub(crate) fn executor(
+        &self,
+        staging_limit: u64,
+    ) -> Result<(Box<dyn Driver>, GpuBuffers), Error> {
         let chunk = STAGING_CHUNK.min(staging_limit.max(1));
         let pool = StagingPool::new(&self.ctx, chunk, self.threads * 2, MemoryKind::Upload)
             .map_err(|e| gpu_error("GPU staging pool", &e))?;
-        Ok(Box::new(VulkanDriver {
-            ctx: self.ctx.clone(),
-            pool,
-            threads: self.threads,
-            workers: Vec::new(),
-        }))
+        let buffers = GpuBuffers::default();
+        Ok((
+            Box::new(VulkanDriver {
+                ctx: self.ctx.clone(),
+                pool,
+                buffers: buffers.clone(),
+                threads: self.threads,
+                workers: Vec::new(),
+            }),
+            buffers,
+        ))
     }
 
     /// GetCompressionSupport flags for GDeflate into GPU buffers: decoded on
@@ -184,6 +232,7 @@ impl GpuBackend {
 struct VulkanDriver {
     ctx: Arc<VulkanContext>,
     pool: Arc<StagingPool>,
+    buffers: GpuBuffers,
     threads: usize,
     workers: Vec<JoinHandle<()>>,
 }
@@ -199,8 +248,13 @@ impl Driver for VulkanDriver {
 
     fn start(&mut self, feed: JobFeed) -> std::io::Result<()> {
         for n in 0..self.threads {
-            let worker = Worker::new(&self.ctx, &self.pool, feed.decompress_threads())
-                .map_err(std::io::Error::other)?;
+            let worker = Worker::new(
+                &self.ctx,
+                &self.pool,
+                self.buffers.clone(),
+                feed.decompress_threads(),
+            )
+            .map_err(std::io::Error::other)?;
             let feed = feed.clone();
             self.workers.push(
                 std::thread::Builder::new()
@@ -225,6 +279,7 @@ impl Driver for VulkanDriver {
 struct Worker {
     ctx: Arc<VulkanContext>,
     pool: Arc<StagingPool>,
+    buffers: GpuBuffers,
     commands: CommandPool,
     timeline: TimelineSemaphore,
     next: u64,
@@ -257,11 +312,13 @@ impl Worker {
     fn new(
         ctx: &Arc<VulkanContext>,
         pool: &Arc<StagingPool>,
+        buffers: GpuBuffers,
         decompress_threads: usize,
     ) -> Result<Self, GpuError> {
         Ok(Worker {
             ctx: ctx.clone(),
             pool: pool.clone(),
+            buffers,
             commands: CommandPool::new(ctx)?,
             timeline: TimelineSemaphore::new(ctx, 0)?,
             next: 1,
@@ -317,10 +374,16 @@ impl Worker {
                 what: "write a destination that is not a GPU buffer",
             });
         };
-        if gpu.buffer == 0 {
+        let registered = self.buffers.size(gpu.buffer);
+        let fits = registered.is_some_and(|len| {
+            gpu.offset
+                .checked_add(desc.uncompressed_size)
+                .is_some_and(|end| end <= len)
+        });
+        if !fits {
             return Err(RequestErrorKind::BadGpuBuffer {
-                buffer: 0,
-                registered: None,
+                buffer: gpu.buffer,
+                registered,
             });
         }
         self.read_source(job, &desc.source)?;
