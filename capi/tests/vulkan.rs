@@ -174,10 +174,8 @@ fn adopted_device_receives_gpu_buffer_requests() {
         "register",
     );
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { ds_queue_register_gpu_buffer(q, handle, SIZE) },
-        DS_ERR_INVALID_ARGUMENT
-    );
+    let twice = unsafe { ds_queue_register_gpu_buffer(q, handle, SIZE) };
+    assert_eq!(twice, DS_ERR_INVALID_ARGUMENT);
 
     // Uncompressed, from a file, at offset 0 (spans several staging chunks).
     let plain = pattern(300_000, 3);
@@ -309,12 +307,12 @@ fn adopted_device_receives_gpu_buffer_requests() {
         "unregister",
     );
     assert_eq!(removed, 1);
-    // SAFETY: live handles, released once.
-    unsafe {
-        ok(ds_file_release(file), "file release");
-        ok(ds_queue_release(q), "queue release");
-        ok(ds_backend_release(backend), "backend release");
-    }
+    // SAFETY: live handle, released once.
+    ok(unsafe { ds_file_release(file) }, "file release");
+    // SAFETY: live handle, released once.
+    ok(unsafe { ds_queue_release(q) }, "queue release");
+    // SAFETY: live handle, released once.
+    ok(unsafe { ds_backend_release(backend) }, "backend release");
     // The adopted device was not destroyed: it still works.
     let again = GpuBuffer::new(&ctx, 4096, MemoryKind::DeviceLocal).expect("device still usable");
     reader
@@ -378,11 +376,10 @@ fn created_device_decodes_on_the_gpu() {
     let mut q: *mut ds_queue = null_mut();
     // SAFETY: live backend.
     ok(unsafe { ds_queue_create(backend, null(), &mut q) }, "queue");
-    // SAFETY: handles live, released once.
-    unsafe {
-        ok(ds_queue_release(q), "queue release");
-        ok(ds_backend_release(backend), "backend release");
-    }
+    // SAFETY: live handle, released once.
+    ok(unsafe { ds_queue_release(q) }, "queue release");
+    // SAFETY: live handle, released once.
+    ok(unsafe { ds_backend_release(backend) }, "backend release");
     // A bad adoption config is refused without touching anything.
     // SAFETY: all-zero config with its size and the adopt flag.
     let mut cfg: ds_vulkan_backend_config = unsafe { std::mem::zeroed() };
@@ -390,9 +387,7 @@ fn created_device_decodes_on_the_gpu() {
     cfg.flags = DS_VULKAN_ADOPT;
     let mut b2: *mut ds_backend = null_mut();
     // SAFETY: the handles are checked for NULL before any use.
-    assert_eq!(
-        unsafe { ds_make_vulkan_backend(&cfg, &mut b2) },
-        DS_ERR_NULL_ARGUMENT
-    );
+    let refused = unsafe { ds_make_vulkan_backend(&cfg, &mut b2) };
+    assert_eq!(refused, DS_ERR_NULL_ARGUMENT);
     assert!(b2.is_null());
 }
