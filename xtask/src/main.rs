@@ -1,5 +1,8 @@
 //! Project tasks, run as `cargo xtask <task>`.
 //!
+//! `cargo xtask install --prefix DIR` builds and installs the C library with
+//! its header and pkg-config file (`install.rs`).
+//!
 //! `cargo xtask test` is the one command that runs every test of the project
 //! (README, `.ci/run`). It is a list of named steps, each a command line; a
 //! step that fails stops the run with its name. `--only NAME[,NAME]` runs a
@@ -10,6 +13,8 @@
 //! missing piece fails CI instead of passing silently.
 
 #![forbid(unsafe_code)]
+
+mod install;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -83,6 +88,11 @@ fn steps() -> Vec<Step> {
             name: "unit",
             what: "cargo test of the whole workspace",
             run: |cx| run(cx.cmd("cargo", &["test", "--workspace", "--all-features"])),
+        },
+        Step {
+            name: "capi-install",
+            what: "cargo xtask install into temporary prefixes; an app built with pkg-config runs",
+            run: |cx| install::check(&cx.root),
         },
         Step {
             name: "miri",
@@ -171,7 +181,10 @@ fn steps() -> Vec<Step> {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: cargo xtask test [--list] [--only A,B] [--skip A,B]\n\
-         tasks:\n  test    run every test of the project (what CI runs)"
+         \x20      cargo xtask {}\n\
+         tasks:\n  test    run every test of the project (what CI runs)\n  \
+         install build and install the C library (see xtask/src/install.rs)",
+        install::USAGE
     );
     ExitCode::from(2)
 }
@@ -186,6 +199,18 @@ fn main() -> ExitCode {
     let Some(task) = args.next() else {
         return usage();
     };
+    if task == "install" {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives one level below the workspace root");
+        return match install::main(root, args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("install failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if task != "test" {
         return usage();
     }
