@@ -133,6 +133,17 @@
 #define DS_GDEFLATE_MAX_INPUT (65535 * 65536)
 
 /**
+ * `ds_cufile_backend_config.flags`: fail when libcufile is missing instead
+ * of reading through host memory.
+ */
+#define DS_CUFILE_REQUIRE_GDS 1
+
+/**
+ * Read with buffered descriptors instead of reopening files with O_DIRECT.
+ */
+#define DS_CUFILE_NO_DIRECT 2
+
+/**
  * `ds_file_open_fd` flag: the library takes ownership of `fd` (closes it
  * when the file and every request on it are gone) instead of duplicating it.
  */
@@ -513,6 +524,28 @@ typedef struct ds_io_uring_backend_config {
      */
     uint64_t pool_bytes;
 } ds_io_uring_backend_config;
+
+/**
+ * Settings of a GPUDirect Storage backend. Zero fields take the defaults.
+ */
+typedef struct ds_cufile_backend_config {
+    /**
+     * `sizeof(ds_cufile_backend_config)`.
+     */
+    uint32_t struct_size;
+    /**
+     * `DS_CUFILE_*` flags.
+     */
+    uint32_t flags;
+    /**
+     * CUDA device ordinal.
+     */
+    int32_t device;
+    /**
+     * Host I/O workers, and cuFile read threads, per queue (0: defaults).
+     */
+    uint32_t worker_count;
+} ds_cufile_backend_config;
 
 /**
  * Metadata of an open file (`fstat`), for `GetFileInformation`.
@@ -1290,6 +1323,19 @@ ds_result ds_gdeflate_decompress(const uint8_t *src,
                                  uint64_t *out_size);
 
 /**
+ * A backend whose queues read host-memory destinations with pread workers
+ * and CUDA device memory with cuFile; `config` NULL takes the defaults
+ * (device 0). The CUDA driver is loaded now: `DS_ERR_UNAVAILABLE` without
+ * it (or without libcufile and `DS_CUFILE_REQUIRE_GDS`).
+ *
+ * # Safety
+ * `config`: NULL or valid for reads of its `struct_size`; `out_backend`:
+ * NULL or valid for a write.
+ */
+ds_result ds_make_cufile_backend(const struct ds_cufile_backend_config *config,
+                                 struct ds_backend **out_backend);
+
+/**
  * Copies this thread's last error message into `buf` (at most `buf_len`
  * bytes including the terminating NUL, cut at a UTF-8 character boundary)
  * and stores the message's full length (without NUL) in `*out_len` when
@@ -1754,34 +1800,36 @@ ds_result ds_queue_compression_support(struct ds_queue *queue,
                                        uint32_t *out_flags);
 
 /**
- * Makes `vk_buffer` (a `VkBuffer` of the queue's Vulkan device, as a
- * 64-bit value, created with `VK_BUFFER_USAGE_TRANSFER_DST_BIT`) of `size`
- * bytes a destination of `DS_DEST_GPU_BUFFER` requests on this queue.
+ * Makes a GPU buffer of `size` bytes a destination of `DS_DEST_GPU_BUFFER`
+ * requests on this queue: on a Vulkan backend `gpu_buffer` is a `VkBuffer`
+ * of the backend's device (as a 64-bit value) created with
+ * `VK_BUFFER_USAGE_TRANSFER_DST_BIT`; on a cuFile backend it is the base
+ * `CUdeviceptr` of a CUDA allocation (also registered with cuFile).
  * Requests into unregistered buffers, or past `size`, fail with
  * `DS_ERR_BAD_GPU_BUFFER` without writing. `DS_ERR_NO_EXECUTOR` for queues
- * without a Vulkan backend; `DS_ERR_INVALID_ARGUMENT` if already
- * registered. The buffer must stay valid until it is unregistered and every
- * request into it ended.
+ * without a GPU backend; `DS_ERR_INVALID_ARGUMENT` if already registered
+ * or NULL/empty. The buffer must stay valid until it is unregistered and
+ * every request into it ended.
  *
  * # Safety
- * `vk_buffer` is a buffer of the queue's device with the usage and size
+ * `gpu_buffer` is a buffer of the queue's device with the usage and size
  * given, bound to memory, for as long as it is registered.
  */
 ds_result ds_queue_register_gpu_buffer(struct ds_queue *queue,
-                                       uint64_t vk_buffer,
+                                       uint64_t gpu_buffer,
                                        uint64_t size);
 
 /**
- * Removes a registration; `*out_removed` (may be NULL) is 0 if `vk_buffer`
- * was not registered. Requests already running into it finish first only
- * if the caller waited for them; new ones fail with
+ * Removes a registration; `*out_removed` (may be NULL) is 0 if
+ * `gpu_buffer` was not registered. Requests already running into it finish
+ * first only if the caller waited for them; new ones fail with
  * `DS_ERR_BAD_GPU_BUFFER`.
  *
  * # Safety
  * `out_removed`: NULL or valid for a write.
  */
 ds_result ds_queue_unregister_gpu_buffer(struct ds_queue *queue,
-                                         uint64_t vk_buffer,
+                                         uint64_t gpu_buffer,
                                          uint32_t *out_removed);
 
 /**

@@ -7,7 +7,7 @@
 //! Constructors: `ds_make_cpu_backend` (pread worker threads),
 //! `ds_make_io_uring_backend` (io_uring rings; falls back to pread workers,
 //! logging why, where io_uring is unavailable), `ds_make_vulkan_backend`
-//! (in `vulkan.rs`).
+//! (in `vulkan.rs`), `ds_make_cufile_backend` (in `cufile.rs`).
 
 #![allow(unsafe_code)]
 
@@ -15,6 +15,7 @@ use crate::ffi::{guard, read_versioned, Out, Versioned};
 use crate::handle::Registry;
 use crate::result::{ds_result, Error};
 use crate::vulkan::GpuBackend;
+use ds_os_linux::cufile::CuFileConfig;
 use ds_os_linux::{Backend, PreadConfig, UringConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +26,20 @@ pub struct ds_backend {
     _opaque: [u8; 0],
 }
 
+/// The GPU-buffer executor a backend gives its queues.
+pub(crate) enum GpuKind {
+    /// Vulkan buffers of a shared (adopted or created) device.
+    Vulkan(Arc<GpuBackend>),
+    /// CUDA device memory through GPUDirect Storage (one driver per queue).
+    CuFile(CuFileConfig),
+}
+
 /// What a backend hands to each queue built from it.
 pub(crate) struct BackendObj {
     /// The host I/O executor.
     pub(crate) io: Backend,
-    /// The GPU-buffer executor's device, for Vulkan backends.
-    pub(crate) gpu: Option<Arc<GpuBackend>>,
+    /// The GPU-buffer executor, for Vulkan and cuFile backends.
+    pub(crate) gpu: Option<GpuKind>,
 }
 
 pub(crate) static BACKENDS: Registry<BackendObj> = Registry::new("ds_backend");

@@ -13,7 +13,8 @@
 //!
 //! Modules: `result` (codes), `ffi` (guard, last error, pointer checks),
 //! `handle` (handle registries), `backend` (CPU and io_uring backends),
-//! `vulkan` (Vulkan backend, GPU-buffer executor, GPU decode), `queue`
+//! `vulkan` (Vulkan backend, GPU-buffer executor, GPU decode), `cufile`
+//! (GPUDirect Storage backend), `queue`
 //! (queues, cancellation, ordering commands, info, stats), `request`
 //! (requests, completions, callbacks), `file`, `order` (status arrays,
 //! fences), `codec` (GDeflate of buffers), `logging` (the log hook).
@@ -22,6 +23,7 @@
 
 pub mod backend;
 pub mod codec;
+pub mod cufile;
 pub mod ffi;
 pub mod file;
 pub mod handle;

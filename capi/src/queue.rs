@@ -6,7 +6,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::backend::{ds_backend, BACKENDS};
+use crate::backend::{ds_backend, GpuKind, BACKENDS};
 use crate::ffi::{
     c_str, fill_chars, guard, in_callback, read_versioned, OptOut, Out, Versioned, VersionedOut,
 };
@@ -46,9 +46,17 @@ pub(crate) struct QueueObj {
     queue: Queue,
     priority: Priority,
     on_complete: Option<SharedCallback>,
-    gpu: Option<Arc<GpuBackend>>,
-    gpu_buffers: Option<GpuBuffers>,
+    gpu: Option<QueueGpu>,
     staging: u64,
+}
+
+/// The queue's GPU-buffer executor, as far as the queue's calls need it.
+enum QueueGpu {
+    Vulkan {
+        backend: Arc<GpuBackend>,
+        buffers: GpuBuffers,
+    },
+    CuFile(ds_os_linux::cufile::GpuBuffers),
 }
 
 pub(crate) static QUEUES: Registry<QueueObj> = Registry::new("ds_queue");
@@ -179,12 +187,23 @@ pub unsafe extern "C" fn ds_queue_create(
             };
             builder = builder.on_failure(move |e| hook.call(e));
         }
-        let mut gpu_buffers = None;
-        if let Some(gpu) = &b.gpu {
-            let (executor, buffers) = gpu.executor(staging)?;
-            builder = builder.executor(executor);
-            gpu_buffers = Some(buffers);
-        }
+        let gpu = match &b.gpu {
+            None => None,
+            Some(GpuKind::Vulkan(backend)) => {
+                let (executor, buffers) = backend.executor(staging)?;
+                builder = builder.executor(executor);
+                Some(QueueGpu::Vulkan {
+                    backend: backend.clone(),
+                    buffers,
+                })
+            }
+            Some(GpuKind::CuFile(cfg)) => {
+                let driver = crate::cufile::driver(cfg)?;
+                let buffers = driver.buffers();
+                builder = builder.executor(Box::new(driver));
+                Some(QueueGpu::CuFile(buffers))
+            }
+        };
         let queue = builder.build().map_err(|e| Error::build(&e))?;
         let obj = QueueObj {
             queue,
@@ -193,8 +212,7 @@ pub unsafe extern "C" fn ds_queue_create(
                 f,
                 user: c.on_complete_user_data,
             }),
-            gpu: b.gpu.clone(),
-            gpu_buffers,
+            gpu,
             staging,
         };
         out.write(QUEUES.insert(obj));
@@ -847,8 +865,8 @@ pub unsafe extern "C" fn ds_queue_compression_support(
         let flags = match compression {
             crate::request::DS_COMPRESSION_NONE => 0,
             crate::request::DS_COMPRESSION_GDEFLATE => match &q.gpu {
-                Some(gpu) => gpu.compression_support(),
-                None => DS_COMPRESSION_SUPPORT_CPU_FALLBACK,
+                Some(QueueGpu::Vulkan { backend, .. }) => backend.compression_support(),
+                Some(QueueGpu::CuFile(_)) | None => DS_COMPRESSION_SUPPORT_CPU_FALLBACK,
             },
             other => return Err(Error::invalid(format!("unknown compression {other}"))),
         };
@@ -857,42 +875,52 @@ pub unsafe extern "C" fn ds_queue_compression_support(
     })
 }
 
-fn gpu_buffers(q: &QueueObj) -> Result<&GpuBuffers, Error> {
-    q.gpu_buffers.as_ref().ok_or_else(|| {
-        Error::new(
-            DS_ERR_NO_EXECUTOR,
-            "no GPU backend on this queue (create it from ds_make_vulkan_backend)",
-        )
-    })
+fn no_gpu() -> Error {
+    Error::new(
+        DS_ERR_NO_EXECUTOR,
+        "no GPU backend on this queue (create it from ds_make_vulkan_backend or ds_make_cufile_backend)",
+    )
 }
 
-/// Makes `vk_buffer` (a `VkBuffer` of the queue's Vulkan device, as a
-/// 64-bit value, created with `VK_BUFFER_USAGE_TRANSFER_DST_BIT`) of `size`
-/// bytes a destination of `DS_DEST_GPU_BUFFER` requests on this queue.
+/// Makes a GPU buffer of `size` bytes a destination of `DS_DEST_GPU_BUFFER`
+/// requests on this queue: on a Vulkan backend `gpu_buffer` is a `VkBuffer`
+/// of the backend's device (as a 64-bit value) created with
+/// `VK_BUFFER_USAGE_TRANSFER_DST_BIT`; on a cuFile backend it is the base
+/// `CUdeviceptr` of a CUDA allocation (also registered with cuFile).
 /// Requests into unregistered buffers, or past `size`, fail with
 /// `DS_ERR_BAD_GPU_BUFFER` without writing. `DS_ERR_NO_EXECUTOR` for queues
-/// without a Vulkan backend; `DS_ERR_INVALID_ARGUMENT` if already
-/// registered. The buffer must stay valid until it is unregistered and every
-/// request into it ended.
+/// without a GPU backend; `DS_ERR_INVALID_ARGUMENT` if already registered
+/// or NULL/empty. The buffer must stay valid until it is unregistered and
+/// every request into it ended.
 ///
 /// # Safety
-/// `vk_buffer` is a buffer of the queue's device with the usage and size
+/// `gpu_buffer` is a buffer of the queue's device with the usage and size
 /// given, bound to memory, for as long as it is registered.
 #[no_mangle]
 pub unsafe extern "C" fn ds_queue_register_gpu_buffer(
     queue: *mut ds_queue,
-    vk_buffer: u64,
+    gpu_buffer: u64,
     size: u64,
 ) -> ds_result {
     guard("ds_queue_register_gpu_buffer", || {
         let q = self::queue(queue)?;
-        gpu_buffers(&q)?.register(vk_buffer, size)
+        match &q.gpu {
+            None => Err(no_gpu()),
+            Some(QueueGpu::Vulkan { buffers, .. }) => buffers.register(gpu_buffer, size),
+            Some(QueueGpu::CuFile(buffers)) => buffers.register(gpu_buffer, size).map_err(|e| {
+                let mut err = crate::cufile::cufile_error("registering a CUDA buffer", &e);
+                if matches!(e, ds_os_linux::cufile::CuFileError::BadBuffer { .. }) {
+                    err.code = crate::result::DS_ERR_INVALID_ARGUMENT;
+                }
+                err
+            }),
+        }
     })
 }
 
-/// Removes a registration; `*out_removed` (may be NULL) is 0 if `vk_buffer`
-/// was not registered. Requests already running into it finish first only
-/// if the caller waited for them; new ones fail with
+/// Removes a registration; `*out_removed` (may be NULL) is 0 if
+/// `gpu_buffer` was not registered. Requests already running into it finish
+/// first only if the caller waited for them; new ones fail with
 /// `DS_ERR_BAD_GPU_BUFFER`.
 ///
 /// # Safety
@@ -900,14 +928,19 @@ pub unsafe extern "C" fn ds_queue_register_gpu_buffer(
 #[no_mangle]
 pub unsafe extern "C" fn ds_queue_unregister_gpu_buffer(
     queue: *mut ds_queue,
-    vk_buffer: u64,
+    gpu_buffer: u64,
     out_removed: *mut u32,
 ) -> ds_result {
     guard("ds_queue_unregister_gpu_buffer", || {
         // SAFETY: caller contract.
         let out = unsafe { OptOut::new(out_removed) };
         let q = self::queue(queue)?;
-        out.write(u32::from(gpu_buffers(&q)?.unregister(vk_buffer)));
+        let removed = match &q.gpu {
+            None => return Err(no_gpu()),
+            Some(QueueGpu::Vulkan { buffers, .. }) => buffers.unregister(gpu_buffer),
+            Some(QueueGpu::CuFile(buffers)) => buffers.deregister(gpu_buffer),
+        };
+        out.write(u32::from(removed));
         Ok(())
     })
 }

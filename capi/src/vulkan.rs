@@ -25,7 +25,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::backend::{ds_backend, pread_backend, register, workers, BackendObj, BACKENDS};
+use crate::backend::{ds_backend, pread_backend, register, workers, BackendObj, GpuKind, BACKENDS};
 use crate::ffi::{bytes, bytes_mut, guard, read_versioned, Out, Versioned};
 use crate::queue::{
     DS_COMPRESSION_SUPPORT_CPU_FALLBACK, DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE,
@@ -583,7 +583,7 @@ pub unsafe extern "C" fn ds_make_vulkan_backend(
         register(
             BackendObj {
                 io: pread_backend(c.worker_count)?,
-                gpu: Some(Arc::new(gpu)),
+                gpu: Some(GpuKind::Vulkan(Arc::new(gpu))),
             },
             out,
         );
@@ -617,12 +617,12 @@ pub unsafe extern "C" fn ds_gdeflate_decompress_gpu(
         // SAFETY: caller contract.
         let output = unsafe { bytes_mut(dst, dst_capacity, "dst") }?;
         let b = BACKENDS.get(backend, "backend")?;
-        let gpu = b.gpu.as_ref().ok_or_else(|| {
-            Error::new(
+        let Some(GpuKind::Vulkan(gpu)) = &b.gpu else {
+            return Err(Error::new(
                 DS_ERR_UNSUPPORTED,
-                "the backend has no GPU (use ds_make_vulkan_backend)",
-            )
-        })?;
+                "the backend has no Vulkan device (use ds_make_vulkan_backend)",
+            ));
+        };
         let size = ds_gdeflate::uncompressed_size(input).map_err(|e| Error::decode(&e))?;
         if size > output.len() as u64 {
             return Err(Error::new(

@@ -365,6 +365,24 @@ int main(void) {
     run(uring, "io_uring backend", path, len, seed);
     OK(ds_backend_release(uring));
 
+    /* GPUDirect Storage: refused without the CUDA driver (this is how a
+     * machine without an NVIDIA GPU answers); with it, its queues serve host
+     * memory like the others and name the cufile executor. */
+    ds_cufile_backend_config ccfg;
+    memset(&ccfg, 0, sizeof ccfg);
+    ccfg.struct_size = sizeof ccfg;
+    ds_backend *gds = NULL;
+    ds_result gr = ds_make_cufile_backend(&ccfg, &gds);
+    if (gr == DS_OK) {
+        run(gds, "cufile backend", path, len, seed);
+        OK(ds_backend_release(gds));
+    } else {
+        CHECK(gr == DS_ERR_UNAVAILABLE && gds == NULL);
+        char m[512];
+        OK(ds_last_error_message(m, sizeof m, NULL));
+        printf("[cufile backend] unavailable: %s\n", m);
+    }
+
     ds_backend *defaults = NULL;
     OK(ds_make_io_uring_backend(NULL, &defaults));
     ds_queue *q = NULL;
