@@ -212,9 +212,13 @@ impl Hub {
         let Some(owner) = self.owner.get(id.index() as usize) else {
             return;
         };
-        // Relaxed: a stale owner only sends the id to a ring that ignores
-        // it; the live owner was stored before the job's write bracket
-        // opened, which the canceller observed through the state word.
+        // SeqCst fence between the cancel's change of the state word (made
+        // before this hook) and the owner lookup, paired with the ring's
+        // fence between storing the owner and checking for a cancel (see
+        // `Worker::submit`): one of the two sides sees the other.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence; a stale owner only sends the id to
+        // a ring that ignores it.
         let ring = owner.load(Ordering::Relaxed) as usize;
         if let Some(r) = ring.checked_sub(1).and_then(|i| self.rings.get(i)) {
             r.inbox

@@ -32,7 +32,7 @@ use rustix::io::Errno;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 /// `user_data` of the eventfd read that wakes the ring.
@@ -488,6 +488,18 @@ impl Worker {
             cancel_sent: false,
         });
         self.queue_next(slot);
+        // A strong cancel may have run its hook before the owner above was
+        // visible (it then reached no ring). SeqCst fence, paired with the
+        // one in `Hub::cancel` between the cancel's state change and its
+        // owner lookup: either that lookup sees this ring, or this check
+        // sees the cancel.
+        fence(Ordering::SeqCst);
+        let cancelled = self.ops[slot as usize]
+            .as_ref()
+            .is_some_and(|op| op.job.is_cancelled());
+        if cancelled {
+            self.cancel_op(id);
+        }
     }
 
     fn queue_next(&mut self, slot: u32) {
