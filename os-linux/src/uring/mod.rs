@@ -150,8 +150,9 @@ pub struct UringSnapshot {
 }
 
 impl UringStats {
-    /// The counters now. Per-ring SQE counters are published after each
-    /// loop turn, so they may lag by one batch.
+    /// The counters now. Rings publish theirs after each loop turn, so a
+    /// snapshot may lag by one batch; after the queue is dropped it is
+    /// exact.
     pub fn snapshot(&self) -> UringSnapshot {
         let s = &self.0;
         // Relaxed: independent statistics.

@@ -252,6 +252,7 @@ impl Worker {
             }
             self.handle().sleeping.store(false, Ordering::Relaxed);
             self.reap();
+            self.publish();
         }
         self.quiesce();
         self.publish();
