@@ -860,7 +860,8 @@ typedef struct ds_request {
     void *user_data;
     /**
      * NULL, or called with `user_data` when an accepted request will not
-     * run its callback (cancelled, weak-cancelled, queue released).
+     * run its callback (cancelled, weak-cancelled, queue released). Only
+     * with a callback.
      */
     ds_release_fn release_user_data;
 } ds_request;

@@ -89,14 +89,6 @@ impl<T> Registry<T> {
             .remove(&key)
             .ok_or_else(|| self.bad(handle, what))
     }
-
-    /// Number of live handles.
-    pub(crate) fn len(&self) -> usize {
-        self.map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 #[cfg(test)]

@@ -71,12 +71,3 @@ mod version {
 }
 
 pub use version::{ds_abi_version, ds_version, DS_ABI_VERSION_MAJOR, DS_ABI_VERSION_MINOR};
-
-/// Live handles of every kind (tests check that nothing leaks).
-pub fn live_handles() -> usize {
-    backend::BACKENDS.len()
-        + queue::QUEUES.len()
-        + file::FILES.len()
-        + order::STATUS_ARRAYS.len()
-        + order::FENCES.len()
-}

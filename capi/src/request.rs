@@ -170,7 +170,8 @@ pub struct ds_request {
     /// Passed to `callback` / `release_user_data`.
     pub user_data: *mut c_void,
     /// NULL, or called with `user_data` when an accepted request will not
-    /// run its callback (cancelled, weak-cancelled, queue released).
+    /// run its callback (cancelled, weak-cancelled, queue released). Only
+    /// with a callback.
     pub release_user_data: ds_release_fn,
 }
 
@@ -486,6 +487,11 @@ pub(crate) unsafe fn build(
     // SAFETY: `name` is NULL or NUL-terminated (caller).
     if let Some(name) = unsafe { c_str(r.name, "ds_request.name") }? {
         req = req.name(name);
+    }
+    if r.callback.is_none() && r.release_user_data.is_some() {
+        return Err(Error::invalid(
+            "ds_request.release_user_data is set without a callback",
+        ));
     }
     let keep = r.flags & DS_REQUEST_KEEP_COMPLETION != 0;
     let mut refused = None;

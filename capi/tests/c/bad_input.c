@@ -83,6 +83,17 @@ static void on_log(int32_t level, const char *target, const char *message, void 
         atomic_fetch_add(&warn_records, 1);
 }
 
+static atomic_int stray_calls;
+static void stray_callback(const ds_completion *c, void *user) {
+    (void)c;
+    (void)user;
+    atomic_fetch_add(&stray_calls, 1);
+}
+static void stray_release(void *user) {
+    (void)user;
+    atomic_fetch_add(&stray_calls, 1);
+}
+
 static void requests(ds_backend *b) {
     uint64_t flen = 10000;
     char *path = ds_test_temp_file(flen, 5);
@@ -162,6 +173,15 @@ static void requests(ds_backend *b) {
     r.flags = DS_REQUEST_KEEP_COMPLETION;
     r.callback = (ds_completion_fn)(void (*)(void))on_log; /* never called */
     EXPECT_CODE(DS_ERR_INVALID_ARGUMENT, ds_queue_enqueue(q, &r, &id));
+    /* A refused request keeps its user data: neither callback nor release. */
+    r = read_req(f, buf, 0);
+    r.callback = stray_callback;
+    r.release_user_data = stray_release;
+    EXPECT_CODE(DS_ERR_INVALID_REQUEST, ds_queue_enqueue(q, &r, &id));
+    r = read_req(f, buf, 100);
+    r.release_user_data = stray_release; /* without a callback */
+    EXPECT_CODE(DS_ERR_INVALID_ARGUMENT, ds_queue_enqueue(q, &r, &id));
+    CHECK(atomic_load(&stray_calls) == 0);
     r = read_req(f, buf, 100);
     r.destination_type = DS_DEST_GPU_BUFFER;
     r.gpu_buffer = 0x1000;
