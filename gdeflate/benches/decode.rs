@@ -187,6 +187,9 @@ fn main() {
         );
     }
     println!(
-        "\n(percentages: GDeflate stream size / libdeflate chunks size, relative to the original)"
+        "\n(percentages: GDeflate stream size / libdeflate chunks size, relative to the original;"
+    );
+    println!(
+        " ratio = ours / libdeflate in MB/s; scaling = our wall time on 1 thread / on all threads)"
     );
 }
