@@ -10,6 +10,11 @@
 //! - [`decompression`]: the driver's decoder through `VK_NV_memory_decompression` /
 //!   `VK_EXT_memory_decompression`, used when the device has it ([`DecodePath`]).
 //!
+//! - [`executor`]: the Vulkan executor serving GPU-buffer destinations of the request queue
+//!   (`ds-os-linux`): staging, host-import, upload-heap and GPUDirect Storage routes, batched
+//!   submissions completed through a timeline semaphore.
+//! - `wgpu_backend` (feature `wgpu`): the same requests and decoder through wgpu.
+//!
 //! The CPU decoder `ds_gdeflate` parses containers and is the oracle in tests.
 
 pub mod context;
@@ -19,6 +24,8 @@ pub mod error;
 pub mod executor;
 pub mod memory;
 pub mod sync;
+#[cfg(feature = "wgpu")]
+pub mod wgpu_backend;
 
 pub use ash;
 pub use ash::vk;

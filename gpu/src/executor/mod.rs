@@ -46,8 +46,8 @@
 pub mod registry;
 
 mod engine;
-mod reader;
-mod slots;
+pub(crate) mod reader;
+pub(crate) mod slots;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
