@@ -101,7 +101,7 @@ fn steps() -> Vec<Step> {
         },
         Step {
             name: "tsan",
-            what: "queue and state-machine tests under ThreadSanitizer (nightly, own target dir)",
+            what: "queue, state-machine and io_uring tests under ThreadSanitizer (nightly, own target dir)",
             run: |cx| {
                 let target = env::var_os("CARGO_TARGET_DIR")
                     .map_or_else(|| cx.root.join("target"), PathBuf::from)
@@ -120,6 +120,7 @@ fn steps() -> Vec<Step> {
                         "+nightly", "test", "-Zbuild-std", "--target", &host, "-p", "ds-core",
                         "-p", "ds-os-linux", "--test", "threads", "--test", "cancel", "--test",
                         "basics", "--test", "executor", "--test", "shutdown", "--test", "stress",
+                        "--test", "uring_basics", "--test", "uring_cancel", "--test", "faults_io",
                     ],
                 );
                 c.env("RUSTFLAGS", "-Zsanitizer=thread")
