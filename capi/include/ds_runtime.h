@@ -66,7 +66,8 @@
  * ds_queue_wait, ds_queue_wait_all, ds_fence_wait, ds_queue_release and
  * ds_set_log_callback give DS_ERR_IN_CALLBACK, ds_queue_enqueue_wait does
  * not wait, and a strong cancel does not wait for a request being written
- * (it leaves it alone). Callbacks must not unwind (C++ exceptions, longjmp).
+ * (it leaves it alone). The log callback should only record the message; it
+ * must not cancel requests. Callbacks must not unwind (C++ exceptions, longjmp).
  *
  * User data. It is the caller's; the library only passes it back. A
  * request's user_data is used until its callback returned or, if it will

@@ -2,8 +2,11 @@
 //! warn, panicking callbacks at error, queue life at debug); this module's
 //! `log::Log` forwards every record up to the chosen level to a C callback.
 //!
-//! The callback runs on the thread that logged (any thread), possibly
-//! several at once. Records logged while the callback runs on the same
+//! The callback runs on the thread that logged (any thread, possibly an
+//! executor in the middle of its work), possibly several at once. It should
+//! only record the message: blocking calls are refused in it like in every
+//! callback, and it must not cancel requests (a strong cancel could wait
+//! for a write the logging thread itself has open). Records logged while the callback runs on the same
 //! thread (a callback calling back into the library) are dropped rather
 //! than recursing. Replacing or removing the callback waits until calls of
 //! the old one in progress on other threads returned, so its user data may

@@ -65,6 +65,18 @@ fn queue(q: *mut ds_queue) -> Result<Arc<QueueObj>, Error> {
     QUEUES.get(q, "queue")
 }
 
+/// Blocking calls are refused inside callbacks: they could wait for the
+/// thread running the callback.
+fn refuse_in_callback(what: &str) -> Result<(), Error> {
+    if in_callback() {
+        return Err(Error::new(
+            DS_ERR_IN_CALLBACK,
+            format!("{what} would block inside a callback (possibly the thread it waits for)"),
+        ));
+    }
+    Ok(())
+}
+
 fn timeout(ns: u64) -> Option<Duration> {
     (ns != DS_INFINITE).then(|| Duration::from_nanos(ns))
 }
@@ -231,12 +243,7 @@ pub unsafe extern "C" fn ds_queue_create(
 #[no_mangle]
 pub unsafe extern "C" fn ds_queue_release(queue: *mut ds_queue) -> ds_result {
     guard("ds_queue_release", || {
-        if in_callback() {
-            return Err(Error::new(
-                DS_ERR_IN_CALLBACK,
-                "ds_queue_release cannot run inside a callback (it joins the threads running callbacks)",
-            ));
-        }
+        refuse_in_callback("ds_queue_release")?;
         let q = QUEUES.remove(queue, "queue")?;
         // Calls still running on other threads may hold the object; shut
         // down now so no callback runs after this returns.
@@ -313,8 +320,16 @@ pub unsafe extern "C" fn ds_queue_enqueue_wait(
 ) -> ds_result {
     guard("ds_queue_enqueue_wait", || {
         let q = self::queue(queue)?;
+        // Inside any callback of this library (the log callback included,
+        // which the runtime does not see as one) waiting could block the
+        // very thread that frees slots.
+        let blocking = !in_callback();
         enqueue_with(&q, request, out_id, |queue, r| {
-            queue.enqueue_blocking(r, timeout(timeout_ns))
+            if blocking {
+                queue.enqueue_blocking(r, timeout(timeout_ns))
+            } else {
+                queue.enqueue(r)
+            }
         })
     })
 }
@@ -341,6 +356,7 @@ pub unsafe extern "C" fn ds_queue_submit_all(queue: *mut ds_queue) -> ds_result 
 #[no_mangle]
 pub unsafe extern "C" fn ds_queue_wait_all(queue: *mut ds_queue, timeout_ns: u64) -> ds_result {
     guard("ds_queue_wait_all", || {
+        refuse_in_callback("ds_queue_wait_all")?;
         let q = self::queue(queue)?;
         q.queue
             .wait_all(timeout(timeout_ns))
@@ -365,6 +381,7 @@ pub unsafe extern "C" fn ds_queue_wait(
     out_completion: *mut ds_completion,
 ) -> ds_result {
     guard("ds_queue_wait", || {
+        refuse_in_callback("ds_queue_wait")?;
         // SAFETY: caller contract.
         let out = unsafe { VersionedOut::new(out_completion) }?;
         let q = self::queue(queue)?;
