@@ -157,39 +157,42 @@ pub fn decompress_parallel_with(
     let jobs = Mutex::new(jobs);
     let stop = AtomicBool::new(false);
     let first_error: Mutex<Option<DecodeError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut dec = TileDecoder::new(options.strict);
-                loop {
-                    // Relaxed: `stop` only cuts work short; which error is
-                    // reported is decided under the `first_error` lock.
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let job = match jobs.lock() {
-                        Ok(mut it) => it.next(),
-                        Err(poisoned) => poisoned.into_inner().next(),
-                    };
-                    let Some(job) = job else { break };
-                    let index = job.index;
-                    if let Err(e) = job.run_with(&mut dec) {
-                        // Tiles are handed out in order, so every tile
-                        // below `index` is already taken and will finish:
-                        // keeping the lowest index reproduces the
-                        // sequential decoder's error.
-                        let mut slot = match first_error.lock() {
-                            Ok(g) => g,
-                            Err(poisoned) => poisoned.into_inner(),
-                        };
-                        if slot.is_none_or(|old| old.tile().unwrap_or(usize::MAX) > index) {
-                            *slot = Some(e);
-                        }
-                        stop.store(true, Ordering::Relaxed);
-                    }
+    let worker = || {
+        let mut dec = TileDecoder::new(options.strict);
+        loop {
+            // Relaxed: `stop` only cuts work short; which error is
+            // reported is decided under the `first_error` lock.
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let job = match jobs.lock() {
+                Ok(mut it) => it.next(),
+                Err(poisoned) => poisoned.into_inner().next(),
+            };
+            let Some(job) = job else { break };
+            let index = job.index;
+            if let Err(e) = job.run_with(&mut dec) {
+                // Tiles are handed out in order, so every tile below
+                // `index` is already taken and will finish: keeping the
+                // lowest index reproduces the sequential decoder's error.
+                let mut slot = match first_error.lock() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                if slot.is_none_or(|old| old.tile().unwrap_or(usize::MAX) > index) {
+                    *slot = Some(e);
                 }
-            });
+                stop.store(true, Ordering::Relaxed);
+            }
         }
+    };
+    std::thread::scope(|s| {
+        // The calling thread is one of the workers. A thread the OS
+        // refuses to start is simply not there: the others take its tiles.
+        for _ in 1..threads {
+            let _ = std::thread::Builder::new().spawn_scoped(s, worker);
+        }
+        worker();
     });
     let first = match first_error.into_inner() {
         Ok(v) => v,
