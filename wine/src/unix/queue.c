@@ -70,6 +70,7 @@ struct gate {
     struct uqueue *queue;
     struct epoch *epoch;
     uint64_t seq_base;
+    uint64_t submits;     /* the queue's submit count when it was reserved */
     uint32_t count;
 };
 
@@ -98,6 +99,7 @@ struct uqueue {
     pthread_mutex_t enqueue_lock;
     pthread_mutex_t lock;
     int closed;
+    uint64_t submits;          /* Submit calls so far */
     uint64_t next_seq;
     struct epoch *head, *open; /* undelivered commands, then the open epoch */
     struct failure carry;      /* failures of delivered epochs since the last status */
@@ -759,6 +761,7 @@ NTSTATUS_t queue_enqueue(void *args)
         gate->queue = queue;
         gate->epoch = queue->open;
         gate->count = params->count;
+        gate->submits = queue->submits;
         gate->seq_base = queue->next_seq;
         queue->next_seq += params->count;
         queue->open->holds++;
@@ -810,6 +813,7 @@ NTSTATUS_t queue_gate_open(void *args)
     struct dsw_gate_params *params = args;
     struct uqueue *queue = uqueue_from_handle(params->queue);
     struct gate *gate;
+    int submitted;
 
     if (!queue) return DSW_STATUS_INVALID_HANDLE;
     pthread_mutex_lock(&queue->enqueue_lock);
@@ -822,7 +826,10 @@ NTSTATUS_t queue_gate_open(void *args)
         return DSW_STATUS_OK;
     }
     /* Runs once the gate's requests (enqueued just before) ended. */
+    submitted = gate->submits != queue->submits;
     if (enqueue_marker(queue, on_gate_marker, gate) != DS_OK) on_gate_marker(gate);
+    /* The app submitted them while they waited: they run now. */
+    if (submitted) ds_queue_submit_all(queue->runtime);
     pthread_mutex_unlock(&queue->enqueue_lock);
     params->hr = S_OK_;
     return DSW_STATUS_OK;
@@ -893,6 +900,7 @@ NTSTATUS_t queue_submit(void *args)
     if (!queue) return DSW_STATUS_INVALID_HANDLE;
     pthread_mutex_lock(&queue->enqueue_lock);
     params->hr = queue->closed ? E_DSTORAGE_QUEUE_CLOSED_ : S_OK_;
+    queue->submits++;
     if (!queue->closed) ds_queue_submit_all(queue->runtime);
     pthread_mutex_unlock(&queue->enqueue_lock);
     return DSW_STATUS_OK;
