@@ -19,7 +19,9 @@ use std::time::Duration;
 use ash::vk::Handle;
 use ds_gpu::executor::{ExecutorConfig, ExecutorStats, GpuExecutor, Route, RouteChoice};
 use ds_gpu::{vk, CommandPool, GpuBuffer, GpuError, MemoryKind, TimelineSemaphore, VulkanContext};
-use ds_os_linux::{Backend, FileRef, Outcome, Queue, Request, RequestErrorKind};
+use ds_os_linux::{
+    Backend, EntryStatus, Fence, FileRef, Outcome, Queue, Request, RequestErrorKind, StatusArray,
+};
 use sha2::{Digest, Sha256};
 
 /// Slot size in these tests: small, so large requests span several batches.
@@ -257,7 +259,18 @@ fn load_and_check(ctx: &Arc<VulkanContext>, exec: GpuExecutor) -> Arc<ExecutorSt
             .expect("enqueue"),
     );
     expect.push((0, 1_700_001, sha(&raw), 33_333));
+    // Ordering commands see the GPU requests end: a status entry and a fence after them.
+    let status = StatusArray::new(1);
+    let fence = Fence::new(0);
+    queue.enqueue_status(&status, 0).expect("status");
+    queue.enqueue_signal(&fence, 7).expect("fence");
     queue.submit();
+    assert!(
+        fence.wait(7, Some(Duration::from_secs(600))),
+        "fence after GPU requests"
+    );
+    assert!(status.is_complete(0));
+    assert_eq!(status.get(0), Some(EntryStatus::Complete));
     for (id, (b, off, digest, len)) in ids.into_iter().zip(expect) {
         let done = queue
             .wait(id, Some(Duration::from_secs(600)))
