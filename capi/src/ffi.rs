@@ -208,6 +208,7 @@ impl<T> Out<T> {
     /// `ptr` is NULL or valid for a write of `T` (aligned) for the duration
     /// of the current export call.
     pub(crate) unsafe fn new(ptr: *mut T, what: &str) -> Result<Self, Error> {
+        debug_assert!(ptr.is_aligned(), "{what} is misaligned");
         std::ptr::NonNull::new(ptr)
             .map(Out)
             .ok_or_else(|| Error::null(what))
@@ -277,6 +278,7 @@ pub(crate) unsafe fn read_versioned<T: Versioned>(ptr: *const T) -> Result<T, Er
     if ptr.is_null() {
         return Err(Error::null(T::NAME));
     }
+    debug_assert!(ptr.is_aligned(), "{} at a misaligned address", T::NAME);
     // SAFETY: non-null, aligned and valid for the size field (caller).
     let declared = unsafe { ptr.cast::<u32>().read() };
     let n = check_size::<T>(declared)?;
@@ -305,6 +307,7 @@ impl<T: Versioned> VersionedOut<T> {
         let Some(nn) = std::ptr::NonNull::new(ptr) else {
             return Err(Error::null(T::NAME));
         };
+        debug_assert!(ptr.is_aligned(), "{} at a misaligned address", T::NAME);
         // SAFETY: non-null and valid for the size field (caller).
         let declared = unsafe { ptr.cast::<u32>().read() };
         let size = check_size::<T>(declared)?;
