@@ -16,23 +16,27 @@ pub(crate) fn decode_tile(dec: &mut TileDecoder, src: &[u8], out: &mut [u8]) -> 
     #[cfg(target_arch = "x86_64")]
     if has_bmi2() {
         // SAFETY: `has_bmi2` checked with cpuid that this CPU implements
-        // BMI1 and BMI2, the features `decode_bmi2` is compiled for.
+        // BMI1, BMI2, SSSE3 and SSE4.1, the features `decode_bmi2` is
+        // compiled for.
         return unsafe { decode_bmi2(dec, src, out) };
     }
     dec.decode_impl(src, out)
 }
 
-/// [`TileDecoder::decode_impl`] compiled with BMI1/BMI2.
+/// [`TileDecoder::decode_impl`] compiled with BMI1/BMI2 (and SSSE3/SSE4.1,
+/// which every BMI2 CPU has, so the stored-block transpose's byte shuffles
+/// become `pshufb`).
 ///
 /// # Safety
-/// The CPU must support BMI1 and BMI2.
+/// The CPU must support BMI1, BMI2, SSSE3 and SSE4.1.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "bmi1,bmi2")]
+#[target_feature(enable = "bmi1,bmi2,ssse3,sse4.1")]
 unsafe fn decode_bmi2(dec: &mut TileDecoder, src: &[u8], out: &mut [u8]) -> Result<(), Fail> {
     dec.decode_impl(src, out)
 }
 
-/// Whether the CPU has BMI1 and BMI2 (cached after the first call).
+/// Whether the CPU has BMI1, BMI2, SSSE3 and SSE4.1 (cached after the
+/// first call).
 #[cfg(target_arch = "x86_64")]
 fn has_bmi2() -> bool {
     use core::sync::atomic::{AtomicU8, Ordering};
@@ -50,7 +54,8 @@ fn has_bmi2() -> bool {
     }
 }
 
-/// Asks `cpuid` (leaf 7, EBX bits 3 and 8) for BMI1 and BMI2.
+/// Asks `cpuid` for BMI1 and BMI2 (leaf 7, EBX bits 3 and 8) and SSSE3
+/// and SSE4.1 (leaf 1, ECX bits 9 and 19).
 #[cfg(target_arch = "x86_64")]
 fn probe_bmi2() -> bool {
     use core::arch::x86_64::{__cpuid, __cpuid_count};
@@ -59,8 +64,10 @@ fn probe_bmi2() -> bool {
     if max_leaf < 7 {
         return false;
     }
-    let ebx = __cpuid_count(7, 0).ebx;
-    ebx & (1 << 3) != 0 && ebx & (1 << 8) != 0
+    let ecx1 = __cpuid(1).ecx;
+    let ebx7 = __cpuid_count(7, 0).ebx;
+    let bit = |r: u32, b: u32| r & (1 << b) != 0;
+    bit(ebx7, 3) && bit(ebx7, 8) && bit(ecx1, 9) && bit(ecx1, 19)
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

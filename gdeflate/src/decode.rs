@@ -785,6 +785,7 @@ fn check_match(pos: usize, dist: usize, len: usize, out_len: usize) -> Result<()
 /// A stored block (SPEC §3.4): `LEN` on lane 0, then byte `j` on lane
 /// `j mod 32`, each followed by that lane's refill. Returns the new output
 /// position.
+#[inline(always)]
 fn stored(lanes: &mut Lanes<'_>, out: &mut [u8], pos: usize) -> Result<usize, Fail> {
     let len = lanes.bits(0, 16) as usize;
     if len == 0 {
@@ -826,6 +827,7 @@ fn stored(lanes: &mut Lanes<'_>, out: &mut [u8], pos: usize) -> Result<usize, Fa
 /// with the same fill `n[i]`. So the order in which the 32 lanes take the
 /// group's 32 words is the same for every group of the block: lanes
 /// refilling in round 0 first (in lane order), then round 1, and so on.
+#[inline(always)]
 fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
     let groups = (dst.len() / (4 * LANES)).min((lanes.src.len() - lanes.p) / (4 * LANES));
     if groups == 0 {
@@ -859,7 +861,8 @@ fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
         for lane in 0..LANES {
             let b = lanes.buf[lane];
             v[lane] = b as u32;
-            let s = 4 * slot[lane];
+            // (The mask keeps the index provably inside the 128 bytes.)
+            let s = (4 * slot[lane]) & (4 * LANES - 4);
             let w = u32::from_le_bytes([words[s], words[s + 1], words[s + 2], words[s + 3]]);
             // Drop the 32 bits written out, insert the word above the rest
             // (the sentinel moves back up to where it was).

@@ -60,30 +60,30 @@ pub(crate) fn sse2(v: &[u32; 32], out: &mut [u8; 128]) {
         // lie inside `v`; loadu has no alignment requirement.
         unsafe { _mm_loadu_si128(at) }
     };
-    let mut r0 = [load(0); 4];
-    let mut r1 = [load(0); 4];
-    for j in 0..4 {
-        let x = load(8 * j);
-        let y = load(8 * j + 4);
-        let t0 = lo8(x, y);
-        let t1 = hi8(x, y);
-        let u0 = lo8(t0, t1);
-        let u1 = hi8(t0, t1);
-        r0[j] = lo8(u0, u1);
-        r1[j] = hi8(u0, u1);
-    }
+    // Lanes a..a+7 -> (bytes 0 and 1 of those lanes, bytes 2 and 3).
+    let eight = |a: usize| -> (__m128i, __m128i) {
+        let (x, y) = (load(a), load(a + 4));
+        let (t0, t1) = (lo8(x, y), hi8(x, y));
+        let (u0, u1) = (lo8(t0, t1), hi8(t0, t1));
+        (lo8(u0, u1), hi8(u0, u1))
+    };
+    let (a01, a23) = eight(0);
+    let (b01, b23) = eight(8);
+    let (c01, c23) = eight(16);
+    let (d01, d23) = eight(24);
     let rows = [
-        lo64(r0[0], r0[1]),
-        lo64(r0[2], r0[3]),
-        hi64(r0[0], r0[1]),
-        hi64(r0[2], r0[3]),
-        lo64(r1[0], r1[1]),
-        lo64(r1[2], r1[3]),
-        hi64(r1[0], r1[1]),
-        hi64(r1[2], r1[3]),
+        lo64(a01, b01),
+        lo64(c01, d01),
+        hi64(a01, b01),
+        hi64(c01, d01),
+        lo64(a23, b23),
+        lo64(c23, d23),
+        hi64(a23, b23),
+        hi64(c23, d23),
     ];
+    let base = out.as_mut_ptr();
     for (i, row) in rows.into_iter().enumerate() {
-        let at = out.as_mut_ptr().wrapping_add(16 * i).cast::<__m128i>();
+        let at = base.wrapping_add(16 * i).cast::<__m128i>();
         // SAFETY: i < 8, so the 16 bytes at 16 * i lie inside the 128-byte
         // `out`; storeu has no alignment requirement.
         unsafe { _mm_storeu_si128(at, row) };
