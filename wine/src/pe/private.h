@@ -118,6 +118,9 @@ struct dstorage_gate {
     LONG fired;
 };
 
+/* Requests handed to the unix side per call. */
+#define DSTORAGE_PENDING_MAX 64
+
 struct dstorage_queue {
     IDStorageQueue3 IDStorageQueue3_iface;
     LONG refcount;
@@ -132,6 +135,13 @@ struct dstorage_queue {
     HRESULT gpu_error;
     CRITICAL_SECTION gates_lock;
     struct dstorage_gate *gates;
+    /* Requests translated but not yet handed to the unix side: one unix
+     * call per DSTORAGE_PENDING_MAX requests. Flushed (under the lock)
+     * before every call that orders, submits, cancels or observes them. */
+    CRITICAL_SECTION pending_lock;
+    UINT32 pending_count;
+    DSTORAGE_REQUEST pending_copies[DSTORAGE_PENDING_MAX]; /* as enqueued, for the error record */
+    struct dsw_request pending[DSTORAGE_PENDING_MAX];
 };
 
 HRESULT dstorage_queue_create(const DSTORAGE_QUEUE_DESC *desc, REFIID riid, void **ppv);

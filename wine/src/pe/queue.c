@@ -196,7 +196,8 @@ struct gate_data {
     UINT32 cancel_count, cancel_capacity;
 };
 
-/* Translates and enqueues `count` requests, CHUNK at a time. */
+/* Translates and enqueues the requests of a gate that opened, CHUNK at a
+ * time, leaving out those cancelled while it waited. */
 static void enqueue_requests(struct dstorage_queue *queue, const DSTORAGE_REQUEST *requests,
                              UINT32 count, UINT64 gate, const struct gate_data *cancels)
 {
@@ -228,16 +229,51 @@ static void enqueue_requests(struct dstorage_queue *queue, const DSTORAGE_REQUES
     unix_enqueue(queue, chunk, n, gate);
 }
 
+/* Hands the pending requests to the unix side (pending_lock held). */
+static void flush_locked(struct dstorage_queue *queue)
+{
+    unix_enqueue(queue, queue->pending, queue->pending_count, 0);
+    queue->pending_count = 0;
+}
+
+static void flush(struct dstorage_queue *queue)
+{
+    EnterCriticalSection(&queue->pending_lock);
+    flush_locked(queue);
+    LeaveCriticalSection(&queue->pending_lock);
+}
+
+/* Translates a request into the pending buffer (pending_lock held). The
+ * request is copied: the app may reuse its struct as soon as the call
+ * returns, and the error record shows the request as enqueued. */
+static void add_locked(struct dstorage_queue *queue, const DSTORAGE_REQUEST *request)
+{
+    UINT32 i = queue->pending_count;
+    const DSTORAGE_REQUEST *copy = NULL;
+
+    if (request) {
+        queue->pending_copies[i] = *request;
+        copy = &queue->pending_copies[i];
+    }
+    if (translate_request(queue, copy, &queue->pending[i], FALSE) == S_FALSE) {
+        /* Staging is full: let what we hold run, then wait for space. */
+        flush_locked(queue);
+        unix_submit(queue);
+        i = 0;
+        queue->pending_copies[0] = *request;
+        translate_request(queue, &queue->pending_copies[0], &queue->pending[0], TRUE);
+    }
+    queue->pending_count = i + 1;
+    if (queue->pending_count == DSTORAGE_PENDING_MAX) flush_locked(queue);
+}
+
 static void STDMETHODCALLTYPE queue_EnqueueRequest(IDStorageQueue3 *iface, const DSTORAGE_REQUEST *request)
 {
     struct dstorage_queue *queue = impl_from_IDStorageQueue3(iface);
-    struct dsw_request translated;
 
-    if (translate_request(queue, request, &translated, FALSE) == S_FALSE) {
-        unix_submit(queue);
-        translate_request(queue, request, &translated, TRUE);
-    }
-    unix_enqueue(queue, &translated, 1, 0);
+    EnterCriticalSection(&queue->pending_lock);
+    add_locked(queue, request);
+    LeaveCriticalSection(&queue->pending_lock);
 }
 
 /* ---- gates (EnqueueRequests with a fence) ------------------------------------------- */
@@ -300,6 +336,7 @@ static void enqueue_gated(struct dstorage_queue *queue, const DSTORAGE_REQUEST *
     struct dsw_enqueue_params params;
     struct gate *gate;
     HRESULT hr;
+    UINT32 i;
 
     reap_gates(queue, FALSE);
     gate = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof(*gate));
@@ -307,7 +344,9 @@ static void enqueue_gated(struct dstorage_queue *queue, const DSTORAGE_REQUEST *
     if (!gate || !gate->data.requests) {
         WINE_ERR("out of memory holding %u requests for a fence; enqueueing them now\n", count);
         if (gate) free_gate(gate);
-        enqueue_requests(queue, requests, count, 0, NULL);
+        EnterCriticalSection(&queue->pending_lock);
+        for (i = 0; i < count; i++) add_locked(queue, &requests[i]);
+        LeaveCriticalSection(&queue->pending_lock);
         return;
     }
     memcpy(gate->data.requests, requests, count * sizeof(*requests));
@@ -346,24 +385,35 @@ static void STDMETHODCALLTYPE queue_EnqueueRequests(IDStorageQueue3 *iface, cons
 {
     struct dstorage_queue *queue = impl_from_IDStorageQueue3(iface);
 
+    UINT32 i;
+
     WINE_TRACE("queue %p, %u requests, fence %p, value %I64u, flags %#x\n", queue, count, fence, value, flags);
     if (!count) return;
     if (!requests) {
         queue_EnqueueRequest(iface, NULL);
         return;
     }
-    if (fence && ID3D12Fence_GetCompletedValue(fence) < value)
+    if (fence && ID3D12Fence_GetCompletedValue(fence) < value) {
+        flush(queue);
         enqueue_gated(queue, requests, count, fence, value);
-    else
-        enqueue_requests(queue, requests, count, 0, NULL);
+        return;
+    }
+    EnterCriticalSection(&queue->pending_lock);
+    for (i = 0; i < count; i++) add_locked(queue, &requests[i]);
+    LeaveCriticalSection(&queue->pending_lock);
 }
 
 /* ---- ordering commands ------------------------------------------------------------ */
 
+/* The pending requests go first, under the lock, so the command lands
+ * after every request enqueued before it. */
 static void enqueue_order(struct dstorage_queue *queue, struct dsw_order_params *params)
 {
     params->queue = queue->unix_queue;
+    EnterCriticalSection(&queue->pending_lock);
+    flush_locked(queue);
     dstorage_unix_call(DSW_FN_ENQUEUE_ORDER, params);
+    LeaveCriticalSection(&queue->pending_lock);
 }
 
 static void STDMETHODCALLTYPE queue_EnqueueStatus(IDStorageQueue3 *iface, IDStorageStatusArray *array,
@@ -419,7 +469,12 @@ static void STDMETHODCALLTYPE queue_EnqueueSetEvent(IDStorageQueue3 *iface, HAND
 
 static void STDMETHODCALLTYPE queue_Submit(IDStorageQueue3 *iface)
 {
-    unix_submit(impl_from_IDStorageQueue3(iface));
+    struct dstorage_queue *queue = impl_from_IDStorageQueue3(iface);
+
+    EnterCriticalSection(&queue->pending_lock);
+    flush_locked(queue);
+    unix_submit(queue);
+    LeaveCriticalSection(&queue->pending_lock);
 }
 
 static void STDMETHODCALLTYPE queue_CancelRequestsWithTag(IDStorageQueue3 *iface, UINT64 mask, UINT64 value)
@@ -449,6 +504,7 @@ static void STDMETHODCALLTYPE queue_CancelRequestsWithTag(IDStorageQueue3 *iface
         data->cancel_count++;
     }
     LeaveCriticalSection(&queue->gates_lock);
+    flush(queue);
     dstorage_unix_call(DSW_FN_CANCEL_TAG, &params);
     WINE_TRACE("queue %p: mask %#I64x value %#I64x cancelled %u\n", queue, mask, value, params.cancelled);
 }
@@ -462,6 +518,7 @@ static void STDMETHODCALLTYPE queue_Close(IDStorageQueue3 *iface)
 
     if (InterlockedExchange(&queue->closed, 1)) return;
     WINE_TRACE("queue %p\n", queue);
+    flush(queue);
     reap_gates(queue, TRUE);
     dstorage_unix_call(DSW_FN_QUEUE_CLOSE, &params);
     if (queue->gpu) dstorage_gpu_destroy(queue->gpu);
@@ -487,6 +544,7 @@ static void STDMETHODCALLTYPE queue_RetrieveErrorRecord(IDStorageQueue3 *iface, 
     /* Reset first: a failure recorded after the reset sets the event again,
      * so none is lost (at worst the event fires for a record already taken). */
     ResetEvent(queue->error_event);
+    flush(queue);
     memset(&params, 0, sizeof(params));
     params.queue = queue->unix_queue;
     if (dstorage_unix_call(DSW_FN_ERROR_RECORD, &params)) return;
@@ -524,6 +582,7 @@ static void STDMETHODCALLTYPE queue_Query(IDStorageQueue3 *iface, DSTORAGE_QUEUE
     if (!info) return;
     memset(info, 0, sizeof(*info));
     info->Desc = queue->desc;
+    flush(queue);
     if (dstorage_unix_call(DSW_FN_QUERY, &params)) return;
     info->EmptySlotCount = (UINT16)params.empty_slots;
     info->RequestCountUntilAutoSubmit = (UINT16)params.until_auto_submit;
@@ -593,6 +652,7 @@ void dstorage_queue_free(struct dstorage_queue *queue)
     WINE_TRACE("queue %p\n", queue);
     CloseHandle(queue->error_event);
     DeleteCriticalSection(&queue->gates_lock);
+    DeleteCriticalSection(&queue->pending_lock);
     HeapFree(GetProcessHeap(), 0, queue);
 }
 
@@ -641,9 +701,11 @@ HRESULT dstorage_queue_create(const DSTORAGE_QUEUE_DESC *desc, REFIID riid, void
     copy_cstr(queue->name, sizeof(queue->name), desc->Name);
     queue->desc.Name = desc->Name ? queue->name : NULL;
     InitializeCriticalSection(&queue->gates_lock);
+    InitializeCriticalSection(&queue->pending_lock);
     queue->error_event = CreateEventW(NULL, TRUE, FALSE, NULL);
     if (!queue->error_event) {
         hr = HRESULT_FROM_WIN32(GetLastError());
+        DeleteCriticalSection(&queue->pending_lock);
         DeleteCriticalSection(&queue->gates_lock);
         HeapFree(GetProcessHeap(), 0, queue);
         return hr;
@@ -664,6 +726,7 @@ HRESULT dstorage_queue_create(const DSTORAGE_QUEUE_DESC *desc, REFIID riid, void
     if (FAILED(params.hr)) {
         WINE_ERR("cannot create queue %s: %s\n", wine_dbgstr_a(desc->Name), params.message);
         CloseHandle(queue->error_event);
+        DeleteCriticalSection(&queue->pending_lock);
         DeleteCriticalSection(&queue->gates_lock);
         HeapFree(GetProcessHeap(), 0, queue);
         return params.hr;

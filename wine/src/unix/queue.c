@@ -31,8 +31,10 @@
  *
  * Locks: `enqueue_lock` serialises enqueue-side calls (so enqueue order is
  * the order of the runtime calls) and may be held across runtime calls;
- * `lock` guards the state and is never held across a runtime call, because
- * runtime callbacks (which take it) may run inside those calls.
+ * `next_seq` and `open` change only under it (and `lock`, for the readers
+ * in callbacks). `lock` guards the rest of the state and is never held
+ * across a runtime call, because runtime callbacks (which take it) may run
+ * inside those calls.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -626,7 +628,7 @@ static void enqueue_one(struct uqueue *queue, const struct dsw_request *r, struc
     uint64_t seq;
     ds_result res;
 
-    pthread_mutex_lock(&queue->lock);
+    /* next_seq and open change only under enqueue_lock, which we hold. */
     if (gate) {
         seq = gate->seq_base + (r->gate_index < gate->count ? r->gate_index : gate->count - 1);
         epoch = gate->epoch;
@@ -634,7 +636,6 @@ static void enqueue_one(struct uqueue *queue, const struct dsw_request *r, struc
         seq = queue->next_seq++;
         epoch = queue->open;
     }
-    pthread_mutex_unlock(&queue->lock);
 
     if (r->file && !(file = ufile_from_handle(r->file))) {
         fail_before_runtime(queue, epoch, seq, r, NULL, E_DSTORAGE_INVALID_FILE_HANDLE_, "unknown file handle", 0);
