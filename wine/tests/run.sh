@@ -90,6 +90,19 @@ run() {
     esac
 }
 
+# Negative control: with a native dstorage.dll next to the program and
+# dstorage=n, the program must refuse to run (it would otherwise test the
+# wrong dll and pass vacuously).
+control=$(mktemp -d "$prefix/drive_c/control.XXXXXX")
+cp "$out/tests/t_loader.exe" "$out/tests/native/dstorage.dll" "$control/"
+rc=0
+WINEDLLOVERRIDES="dstorage=n" timeout 60 "$WINE" "$control/t_loader.exe" >"$control/log" 2>&1 || rc=$?
+if [ "$rc" = 1 ] && grep -q "is not a Wine builtin DLL" "$control/log"; then
+    passed=$((passed + 1)); echo "ok   negative control: a native dstorage.dll is refused"
+else
+    failed=$((failed + 1)); echo "FAIL negative control: exit $rc with a native dstorage.dll"; cat "$control/log"
+fi
+
 # t_loader first: it sets the configuration before any object exists.
 run t_loader
 run t_read

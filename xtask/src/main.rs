@@ -95,6 +95,11 @@ fn steps() -> Vec<Step> {
             run: |cx| install::check(&cx.root),
         },
         Step {
+            name: "wine",
+            what: "Wine builtin dstorage.dll: build (wine/Makefile), Windows test programs under wine",
+            run: |cx| run(cx.cmd("make", &["-C", "wine", "check"])),
+        },
+        Step {
             name: "miri",
             what: "ds-core's tests under miri (UB and data-race checks)",
             run: |cx| run(cx.cmd("cargo", &["+nightly", "miri", "test", "-p", "ds-core"])),
