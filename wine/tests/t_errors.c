@@ -224,6 +224,44 @@ static void request_errors(IDStorageFactory *factory)
     closed->lpVtbl->Release(closed);
 }
 
+/* Many failures mixed with successes, each failure followed by its own
+ * status entry: every one is attributed to its entry (failures found by the
+ * runtime while the shim is still enqueueing the batch included). */
+static void many_failures(IDStorageFactory *factory)
+{
+    IDStorageFile *file = tu_open(factory, data_path);
+    IDStorageQueue3 *queue = tu_queue(factory, DSTORAGE_REQUEST_SOURCE_FILE, 1024, "many-failures", NULL);
+    IDStorageStatusArray *status = tu_status_array(factory, 150);
+    DSTORAGE_ERROR_RECORD record;
+    static BYTE dst[300][512];
+    DSTORAGE_REQUEST r;
+    UINT32 i, wrong = 0;
+
+    for (i = 0; i < 300; i++) {
+        if (i % 2)
+            r = tu_file_request(file, FILE_BYTES - i, 512, dst[i], 512, 0, 0);
+        else
+            r = tu_file_request(file, i * 100, 512, dst[i], 512, 0, 0);
+        queue->lpVtbl->EnqueueRequest(queue, &r);
+        if (i % 2) queue->lpVtbl->EnqueueStatus(queue, status, i / 2);
+    }
+    tu_drain(queue);
+    for (i = 0; i < 150; i++)
+        if (status->lpVtbl->GetHResult(status, i) != E_DSTORAGE_END_OF_FILE) wrong++;
+    CHECK(!wrong, "%u of 150 status entries after a failing request are not E_DSTORAGE_END_OF_FILE", wrong);
+    for (i = 0; i < 300; i += 2)
+        if (memcmp(dst[i], data + i * 100, 512)) wrong++;
+    CHECK(!wrong, "%u good requests among failing ones read wrong bytes", wrong);
+    queue->lpVtbl->RetrieveErrorRecord(queue, &record);
+    CHECK(record.FailureCount == 150, "%u failures recorded, expected 150", record.FailureCount);
+    CHECK(record.FirstFailure.Request.Request.Source.File.Offset == FILE_BYTES - 1,
+          "first failure in enqueue order is the one at offset %llu",
+          (unsigned long long)record.FirstFailure.Request.Request.Source.File.Offset);
+    status->lpVtbl->Release(status);
+    queue->lpVtbl->Release(queue);
+    file->lpVtbl->Release(file);
+}
+
 /* A status entry reports the first failure in enqueue order, not in time,
  * and failures before a signal or event carry over to the next status. */
 static void status_order(IDStorageFactory *factory)
@@ -373,6 +411,7 @@ int main(void)
     staging_too_small(factory);
     request_errors(factory);
     status_order(factory);
+    many_failures(factory);
     command_errors(factory);
     unusable_device(factory);
     factory->lpVtbl->Release(factory);

@@ -236,6 +236,41 @@ static void enqueue_requests(IDStorageFactory *factory, IDStorageFile *file, con
     queue->lpVtbl->Release(queue);
 }
 
+/* 900 requests on a 128-slot queue with no ordering command until a
+ * failing request at the end: the failure is still attributed (records of
+ * ended requests are pruned without commands to prune them). */
+static void no_commands(IDStorageFactory *factory, IDStorageFile *file, const BYTE *data)
+{
+    IDStorageQueue3 *queue = tu_queue(factory, DSTORAGE_REQUEST_SOURCE_FILE, 128, "no-commands", NULL);
+    IDStorageStatusArray *status = tu_status_array(factory, 1);
+    DSTORAGE_ERROR_RECORD record;
+    DSTORAGE_REQUEST r;
+    BYTE *dst = tu_alloc(900 * 1024);
+    UINT32 i;
+
+    for (i = 0; i < 900; i++) {
+        r = tu_file_request(file, (UINT64)i * 4096, 1024, dst + i * 1024, 1024, DSTORAGE_COMPRESSION_FORMAT_NONE, 0);
+        queue->lpVtbl->EnqueueRequest(queue, &r);
+    }
+    r = tu_file_request(file, FILE_SIZE - 8, 16, dst, 16, DSTORAGE_COMPRESSION_FORMAT_NONE, 0);
+    r.Name = "last";
+    queue->lpVtbl->EnqueueRequest(queue, &r);
+    queue->lpVtbl->EnqueueStatus(queue, status, 0);
+    queue->lpVtbl->Submit(queue);
+    tu_wait_status(status, 0);
+    CHECK_HR(status->lpVtbl->GetHResult(status, 0), E_DSTORAGE_END_OF_FILE);
+    queue->lpVtbl->RetrieveErrorRecord(queue, &record);
+    CHECK(record.FailureCount == 1 && !strcmp(record.FirstFailure.Request.RequestName, "last"),
+          "after 900 requests without commands: %u failures, first %s", record.FailureCount,
+          record.FirstFailure.Request.RequestName);
+    for (i = 1; i < 900; i++)
+        if (memcmp(dst + i * 1024, data + (size_t)i * 4096, 1024)) break;
+    CHECK(i == 900, "request %u without commands read wrong bytes", i);
+    tu_free(dst);
+    status->lpVtbl->Release(status);
+    queue->lpVtbl->Release(queue);
+}
+
 struct worker {
     IDStorageFactory *factory;
     IDStorageFile *file;
@@ -312,6 +347,7 @@ int main(void)
     query_counts(factory, file, data);
     enqueue_requests(factory, file, data);
     two_threads(factory, file, data);
+    no_commands(factory, file, data);
 
     file->lpVtbl->Release(file);
     factory->lpVtbl->Release(factory);

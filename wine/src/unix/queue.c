@@ -29,6 +29,18 @@
  * signals and events carry over. Cancelled requests are not failures (the
  * runtime runs no callback for them, only release_user_data).
  *
+ * Plain requests (host destination, built-in or no compression) carry no
+ * callback, which is most of the shim's per-request cost: their failures
+ * come through the queue's failure hook, which the runtime runs before the
+ * request counts as ended. The hook finds the request's record (enqueue
+ * position, epoch, the request as enqueued, its file) by runtime id in a
+ * FIFO of records; a failure that arrives before its record was stored
+ * waits as an "orphan" until it is. Every marker knows how many records
+ * were stored before it, and prunes them when it runs (all those requests
+ * have ended); a private marker prunes when no command comes for long.
+ * Requests with a tail (custom decompression, GPU copy) keep a context and
+ * a callback; their records only tell the hook to leave them alone.
+ *
  * Locks: `enqueue_lock` serialises enqueue-side calls (so enqueue order is
  * the order of the runtime calls) and may be held across runtime calls;
  * `next_seq` and `open` change only under it (and `lock`, for the readers
@@ -46,6 +58,8 @@
 #include "private.h"
 
 #define UQUEUE_MAGIC 0x44535175u /* "DSQu" */
+/* Records stored per lock (on the ~1 MiB unix-call stack: 32 * 224 bytes). */
+#define RECORD_BATCH 32
 
 struct failure {
     int valid;
@@ -58,6 +72,7 @@ struct epoch {
     struct uqueue *queue;
     uint32_t kind;        /* DSW_ORDER_*, 0 while it is the open epoch */
     int fired;            /* its runtime marker ran */
+    uint64_t prune_to;    /* records stored before its marker */
     uint64_t holds;
     struct failure first; /* first failed request of the epoch */
     uint64_t seq;         /* the command's own position */
@@ -73,7 +88,32 @@ struct gate {
     struct epoch *epoch;
     uint64_t seq_base;
     uint64_t submits;     /* the queue's submit count when it was reserved */
+    uint64_t prune_to;    /* records stored before its marker */
     uint32_t count;
+};
+
+/* What the failure hook needs to report a request. */
+struct record {
+    uint64_t id;          /* the runtime's request id */
+    uint64_t seq;
+    struct epoch *epoch;
+    struct ufile *file;   /* referenced until pruned; NULL for memory sources */
+    int has_ctx;          /* its callback reports it: the hook leaves it alone */
+    uint8_t app_request[DSW_APP_REQUEST_SIZE];
+    char name[DS_NAME_CAPACITY];
+};
+
+/* A failure reported before its record was stored. */
+struct orphan {
+    uint64_t id;
+    hresult hr;
+    char message[DSW_MESSAGE_BYTES];
+};
+
+/* A private marker that prunes records. */
+struct pruner {
+    struct uqueue *queue;
+    uint64_t prune_to;
 };
 
 /* The detailed first failure of the error record. */
@@ -113,6 +153,15 @@ struct uqueue {
     int copies_wake;
     struct dsw_copy *copies;
     size_t copy_count, copy_capacity;
+    /* records of requests in the runtime: records[first .. first + count)
+     * are positions base .. base + count */
+    uint32_t capacity;
+    struct record *records;
+    size_t rec_first, rec_count, rec_capacity;
+    uint64_t rec_base;
+    int pruner_pending;
+    struct orphan *orphans;
+    size_t orphan_count, orphan_capacity;
 };
 
 static struct uqueue *uqueue_from_handle(uint64_t handle)
@@ -235,15 +284,120 @@ static void deliver(struct uqueue *queue)
     }
 }
 
+/* ---- records of plain requests (queue lock held) ------------------------------------------ */
+
+/* Drops the records stored before position `to`: their requests ended. */
+static void prune(struct uqueue *queue, uint64_t to)
+{
+    struct record *r;
+
+    while (queue->rec_count && queue->rec_base < to) {
+        r = &queue->records[queue->rec_first++];
+        if (r->file) ufile_unref(r->file);
+        queue->rec_count--;
+        queue->rec_base++;
+    }
+    if (!queue->rec_count) queue->rec_first = 0;
+}
+
+static void report(struct uqueue *queue, const struct record *r, hresult hr, const char *message)
+{
+    if (!r->has_ctx) record_request_failure(queue, r->epoch, r->seq, hr, r->app_request, r->file, r->name, message);
+}
+
+/* Stores records (the requests are in the runtime); a failure that came
+ * first is reported now. Returns 0 without memory (the records are then
+ * reported as lost, see below). */
+static int store_records(struct uqueue *queue, const struct record *batch, size_t n)
+{
+    struct record *grown;
+    size_t i, k, capacity;
+
+    if (queue->rec_first + queue->rec_count + n > queue->rec_capacity) {
+        memmove(queue->records, queue->records + queue->rec_first, queue->rec_count * sizeof(*grown));
+        queue->rec_first = 0;
+        if (queue->rec_count + n > queue->rec_capacity) {
+            capacity = queue->rec_capacity ? queue->rec_capacity : 256;
+            while (capacity < queue->rec_count + n) capacity *= 2;
+            grown = realloc(queue->records, capacity * sizeof(*grown));
+            if (!grown) return 0;
+            queue->records = grown;
+            queue->rec_capacity = capacity;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        queue->records[queue->rec_first + queue->rec_count++] = batch[i];
+        for (k = 0; k < queue->orphan_count; k++) {
+            if (queue->orphans[k].id != batch[i].id) continue;
+            report(queue, &batch[i], queue->orphans[k].hr, queue->orphans[k].message);
+            queue->orphans[k] = queue->orphans[--queue->orphan_count];
+            break;
+        }
+    }
+    return 1;
+}
+
+/* The queue's failure hook (runtime threads, or inside runtime calls): the
+ * request has not counted as ended yet, so its record is still stored, or
+ * not stored yet. */
+static void on_runtime_failure(const struct ds_error_info *info, void *user)
+{
+    struct uqueue *queue = user;
+    hresult hr = hresult_of(info->result, info->os_error);
+    struct orphan *grown;
+    size_t i, capacity, len;
+
+    pthread_mutex_lock(&queue->lock);
+    for (i = 0; i < queue->rec_count; i++) {
+        if (queue->records[queue->rec_first + i].id != info->request_id) continue;
+        report(queue, &queue->records[queue->rec_first + i], hr, info->message);
+        pthread_mutex_unlock(&queue->lock);
+        return;
+    }
+    if (queue->orphan_count == queue->orphan_capacity) {
+        capacity = queue->orphan_capacity ? queue->orphan_capacity * 2 : 8;
+        grown = realloc(queue->orphans, capacity * sizeof(*grown));
+        if (!grown) {
+            ERR("queue %s: out of memory: failure of request %#lx not reported: %s\n", queue->name,
+                (unsigned long)info->request_id, info->message);
+            pthread_mutex_unlock(&queue->lock);
+            return;
+        }
+        queue->orphans = grown;
+        queue->orphan_capacity = capacity;
+    }
+    queue->orphans[queue->orphan_count].id = info->request_id;
+    queue->orphans[queue->orphan_count].hr = hr;
+    /* The runtime's message is cut to what the error record holds. */
+    len = strnlen(info->message, DSW_MESSAGE_BYTES - 1);
+    memcpy(queue->orphans[queue->orphan_count].message, info->message, len);
+    queue->orphans[queue->orphan_count].message[len] = 0;
+    queue->orphan_count++;
+    pthread_mutex_unlock(&queue->lock);
+}
+
 static void on_marker(void *user)
 {
     struct epoch *e = user;
     struct uqueue *queue = e->queue;
 
     pthread_mutex_lock(&queue->lock);
+    prune(queue, e->prune_to);
     e->fired = 1;
     deliver(queue);
     pthread_mutex_unlock(&queue->lock);
+}
+
+static void on_pruner(void *user)
+{
+    struct pruner *p = user;
+    struct uqueue *queue = p->queue;
+
+    pthread_mutex_lock(&queue->lock);
+    prune(queue, p->prune_to);
+    queue->pruner_pending = 0;
+    pthread_mutex_unlock(&queue->lock);
+    free(p);
 }
 
 /* Drops one hold of `epoch` (queue lock held). */
@@ -396,6 +550,23 @@ static struct epoch *new_epoch(struct uqueue *queue)
     return e;
 }
 
+static void free_queue(struct uqueue *queue)
+{
+    struct epoch *e;
+
+    while ((e = queue->head)) {
+        queue->head = e->next;
+        free(e);
+    }
+    free(queue->copies);
+    free(queue->records);
+    free(queue->orphans);
+    if (queue->copies_wake >= 0) close(queue->copies_wake);
+    pthread_mutex_destroy(&queue->lock);
+    pthread_mutex_destroy(&queue->enqueue_lock);
+    free(queue);
+}
+
 NTSTATUS_t queue_create(void *args)
 {
     struct dsw_queue_create_params *params = args;
@@ -406,14 +577,22 @@ NTSTATUS_t queue_create(void *args)
     ds_result r;
 
     queue = calloc(1, sizeof(*queue));
-    if (!queue || !(queue->open = new_epoch(queue))) {
-        free(queue);
+    if (!queue) {
         params->hr = E_OUTOFMEMORY_;
         snprintf(params->message, sizeof(params->message), "out of memory");
         return DSW_STATUS_OK;
     }
-    queue->head = queue->open;
-    queue->copies_wake = -1;
+    pthread_mutex_init(&queue->enqueue_lock, NULL);
+    pthread_mutex_init(&queue->lock, NULL);
+    queue->copies_wake = wake_create();
+    queue->head = queue->open = new_epoch(queue);
+    if (!queue->open || queue->copies_wake < 0) {
+        params->hr = E_OUTOFMEMORY_;
+        snprintf(params->message, sizeof(params->message), "out of memory or eventfds");
+        free_queue(queue);
+        return DSW_STATUS_OK;
+    }
+    queue->capacity = params->capacity;
     queue->pe_queue = params->pe_queue;
     queue->error_event = params->error_event;
     queue->source_type = params->source_type;
@@ -429,14 +608,6 @@ NTSTATUS_t queue_create(void *args)
         uring.rings = params->io_threads;
         r = ds_make_io_uring_backend(&uring, &backend);
     }
-    if (r == DS_OK && (queue->copies_wake = wake_create()) < 0) {
-        ds_backend_release(backend);
-        params->hr = E_OUTOFMEMORY_;
-        snprintf(params->message, sizeof(params->message), "cannot create an eventfd: %s", strerror(errno));
-        free(queue->open);
-        free(queue);
-        return DSW_STATUS_OK;
-    }
     if (r == DS_OK) {
         memset(&config, 0, sizeof(config));
         config.struct_size = sizeof(config);
@@ -447,6 +618,8 @@ NTSTATUS_t queue_create(void *args)
          * those are refused here before the runtime sees them. */
         config.staging_buffer_size = params->staging_size ? params->staging_size : 1;
         config.name = queue->name;
+        config.on_failure = on_runtime_failure;
+        config.on_failure_user_data = queue;
         r = ds_queue_create(backend, &config, &queue->runtime);
         /* The queue keeps what it needs of the backend. */
         ds_backend_release(backend);
@@ -454,13 +627,9 @@ NTSTATUS_t queue_create(void *args)
     if (r != DS_OK) {
         last_error_text(params->message, sizeof(params->message));
         params->hr = hresult_of(r, ds_last_os_error());
-        if (queue->copies_wake >= 0) close(queue->copies_wake);
-        free(queue->open);
-        free(queue);
+        free_queue(queue);
         return DSW_STATUS_OK;
     }
-    pthread_mutex_init(&queue->enqueue_lock, NULL);
-    pthread_mutex_init(&queue->lock, NULL);
     queue->magic = UQUEUE_MAGIC;
     TRACE("queue %s created (capacity %u, priority %d, backend %u)\n", queue->name, params->capacity,
           params->priority, params->backend);
@@ -524,6 +693,8 @@ static void close_queue(struct uqueue *queue)
         e->fired = 1;
     }
     deliver(queue);
+    prune(queue, queue->rec_base + queue->rec_count);
+    queue->orphan_count = 0;
     queue->closed = 1;
     wake_signal(queue->copies_wake);
     pthread_mutex_unlock(&queue->lock);
@@ -556,12 +727,7 @@ NTSTATUS_t queue_release(void *args)
     action.pe_queue = queue->pe_queue;
     push_action(&action);
     queue->magic = 0;
-    free(queue->open);
-    free(queue->copies);
-    close(queue->copies_wake);
-    pthread_mutex_destroy(&queue->lock);
-    pthread_mutex_destroy(&queue->enqueue_lock);
-    free(queue);
+    free_queue(queue);
     params->hr = S_OK_;
     return DSW_STATUS_OK;
 }
@@ -618,45 +784,43 @@ static void fail_before_runtime(struct uqueue *queue, struct epoch *epoch, uint6
     pthread_mutex_unlock(&queue->lock);
 }
 
-static void enqueue_one(struct uqueue *queue, const struct dsw_request *r, struct gate *gate)
+/* The runtime request of a DirectStorage request reading into `dst`. */
+static void runtime_request(struct ds_request *req, const struct dsw_request *r, struct ufile *file, const char *name)
 {
-    struct ufile *file = NULL;
-    struct ds_request req;
-    struct epoch *epoch;
-    struct uctx *ctx;
-    char message[DSW_MESSAGE_BYTES];
-    uint64_t seq;
-    ds_result res;
-
-    /* next_seq and open change only under enqueue_lock, which we hold. */
-    if (gate) {
-        seq = gate->seq_base + (r->gate_index < gate->count ? r->gate_index : gate->count - 1);
-        epoch = gate->epoch;
+    memset(req, 0, sizeof(*req));
+    req->struct_size = sizeof(*req);
+    req->operation = DS_OP_READ;
+    req->cancellation_tag = r->tag;
+    req->name = name[0] ? name : NULL;
+    if (file) {
+        req->source_type = DS_SOURCE_FILE;
+        req->file = file->file;
+        req->file_offset = r->src_offset;
     } else {
-        seq = queue->next_seq++;
-        epoch = queue->open;
+        req->source_type = DS_SOURCE_MEMORY;
+        req->source = (const void *)(uintptr_t)r->src_ptr;
     }
+    req->source_size = r->src_size;
+    req->destination_type = DS_DEST_MEMORY;
+    req->destination = (void *)(uintptr_t)r->dst_ptr;
+    req->destination_size = r->dst_size;
+    req->compression = r->format == FORMAT_GDEFLATE ? DS_COMPRESSION_GDEFLATE : DS_COMPRESSION_NONE;
+    req->uncompressed_size = r->format == FORMAT_GDEFLATE ? r->uncompressed_size : 0;
+}
 
-    if (r->file && !(file = ufile_from_handle(r->file))) {
-        fail_before_runtime(queue, epoch, seq, r, NULL, E_DSTORAGE_INVALID_FILE_HANDLE_, "unknown file handle", 0);
-        return;
-    }
-    if (r->hr) {
-        snprintf(message, sizeof(message), "EnqueueRequest refused the request: %#x", (unsigned)r->hr);
-        fail_before_runtime(queue, epoch, seq, r, file, r->hr, message, 0);
-        return;
-    }
-    if (r->format != FORMAT_NONE && r->src_size > queue->staging_size) {
-        snprintf(message, sizeof(message), "compressed request of %u bytes exceeds the %u-byte staging buffer",
-                 r->src_size, queue->staging_size);
-        fail_before_runtime(queue, epoch, seq, r, file, E_DSTORAGE_STAGING_BUFFER_TOO_SMALL_, message, 0);
-        return;
-    }
+/* A request with a tail: a context, and a callback that starts the tail. */
+static int enqueue_with_ctx(struct uqueue *queue, const struct dsw_request *r, struct ufile *file, uint64_t seq,
+                            struct epoch *epoch, struct record *rec)
+{
+    char message[DSW_MESSAGE_BYTES];
+    struct ds_request req;
+    struct uctx *ctx;
+    ds_result res;
 
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx) {
         fail_before_runtime(queue, epoch, seq, r, file, E_OUTOFMEMORY_, "out of memory", 0);
-        return;
+        return 0;
     }
     ctx->queue = queue;
     ctx->epoch = epoch;
@@ -687,51 +851,123 @@ static void enqueue_one(struct uqueue *queue, const struct dsw_request *r, struc
         ctx->state = CTX_CUSTOM_READY;
         pthread_mutex_unlock(&queue->lock);
         custom_add(ctx);
-        return;
+        return 0;
     }
 
-    memset(&req, 0, sizeof(req));
-    req.struct_size = sizeof(req);
-    req.operation = DS_OP_READ;
-    req.cancellation_tag = r->tag;
-    req.name = ctx->name[0] ? ctx->name : NULL;
+    runtime_request(&req, r, file, ctx->name);
     req.callback = on_request_done;
     req.user_data = ctx;
     req.release_user_data = on_request_dropped;
-    if (file) {
-        req.source_type = DS_SOURCE_FILE;
-        req.file = file->file;
-        req.file_offset = r->src_offset;
-    } else {
-        req.source_type = DS_SOURCE_MEMORY;
-        req.source = (const void *)(uintptr_t)r->src_ptr;
-    }
-    req.source_size = r->src_size;
-    req.destination_type = DS_DEST_MEMORY;
     if (ctx->app_decompresses) {
         /* Read the compressed bytes for the app's decompressor. */
         ctx->staging = malloc(r->src_size);
         if (!ctx->staging) {
             fail_before_runtime(queue, epoch, seq, r, file, E_OUTOFMEMORY_, "out of memory for custom staging", 1);
             ctx_discard(queue, ctx);
-            return;
+            return 0;
         }
         ctx->src = ctx->staging;
         req.destination = ctx->staging;
         req.destination_size = r->src_size;
         req.compression = DS_COMPRESSION_NONE;
-    } else {
-        req.destination = (void *)(uintptr_t)r->dst_ptr;
-        req.destination_size = r->dst_size;
-        req.compression = r->format == FORMAT_GDEFLATE ? DS_COMPRESSION_GDEFLATE : DS_COMPRESSION_NONE;
-        req.uncompressed_size = r->format == FORMAT_GDEFLATE ? r->uncompressed_size : 0;
+        req.uncompressed_size = 0;
     }
-    res = ds_queue_enqueue_wait(queue->runtime, &req, DS_INFINITE, NULL);
+    res = ds_queue_enqueue_wait(queue->runtime, &req, DS_INFINITE, &rec->id);
     if (res != DS_OK) {
         /* Refused: neither callback runs; the context is still ours. */
         last_error_text(message, sizeof(message));
         fail_before_runtime(queue, epoch, seq, r, file, hresult_of(res, ds_last_os_error()), message, 1);
         ctx_discard(queue, ctx);
+        return 0;
+    }
+    rec->has_ctx = 1;
+    rec->file = NULL;
+    return 1;
+}
+
+/* Enqueues one request into the runtime; fills `rec` and returns 1 when the
+ * runtime took it (the caller stores the record). */
+static int enqueue_one(struct uqueue *queue, const struct dsw_request *r, struct gate *gate, struct record *rec)
+{
+    struct ufile *file = NULL;
+    struct ds_request req;
+    struct epoch *epoch;
+    char message[DSW_MESSAGE_BYTES];
+    uint64_t seq;
+    ds_result res;
+
+    /* next_seq and open change only under enqueue_lock, which we hold. */
+    if (gate) {
+        seq = gate->seq_base + (r->gate_index < gate->count ? r->gate_index : gate->count - 1);
+        epoch = gate->epoch;
+    } else {
+        seq = queue->next_seq++;
+        epoch = queue->open;
+    }
+
+    if (r->file && !(file = ufile_from_handle(r->file))) {
+        fail_before_runtime(queue, epoch, seq, r, NULL, E_DSTORAGE_INVALID_FILE_HANDLE_, "unknown file handle", 0);
+        return 0;
+    }
+    if (r->hr) {
+        snprintf(message, sizeof(message), "EnqueueRequest refused the request: %#x", (unsigned)r->hr);
+        fail_before_runtime(queue, epoch, seq, r, file, r->hr, message, 0);
+        return 0;
+    }
+    if (r->format != FORMAT_NONE && r->src_size > queue->staging_size) {
+        snprintf(message, sizeof(message), "compressed request of %u bytes exceeds the %u-byte staging buffer",
+                 r->src_size, queue->staging_size);
+        fail_before_runtime(queue, epoch, seq, r, file, E_DSTORAGE_STAGING_BUFFER_TOO_SMALL_, message, 0);
+        return 0;
+    }
+
+    rec->seq = seq;
+    rec->epoch = epoch;
+    rec->has_ctx = 0;
+    if (r->app_decompresses || r->dest == DSW_DEST_GPU) return enqueue_with_ctx(queue, r, file, seq, epoch, rec);
+
+    /* Plain: no callback; the record reports a failure through the hook. */
+    if (r->app_request) memcpy(rec->app_request, (const void *)(uintptr_t)r->app_request, sizeof(rec->app_request));
+    else memset(rec->app_request, 0, sizeof(rec->app_request));
+    copy_name(rec->name, (const char *)(uintptr_t)r->name);
+    runtime_request(&req, r, file, rec->name);
+    res = ds_queue_enqueue_wait(queue->runtime, &req, DS_INFINITE, &rec->id);
+    if (res != DS_OK) {
+        last_error_text(message, sizeof(message));
+        fail_before_runtime(queue, epoch, seq, r, file, hresult_of(res, ds_last_os_error()), message, 0);
+        return 0;
+    }
+    if (file) ufile_ref(file);
+    rec->file = file;
+    return 1;
+}
+
+/* Stores a batch of records; keeps their count bounded with a private
+ * pruning marker when no ordering command comes (enqueue_lock held). */
+static void flush_records(struct uqueue *queue, const struct record *batch, size_t n)
+{
+    struct pruner *p = NULL;
+    size_t i;
+
+    if (!n) return;
+    pthread_mutex_lock(&queue->lock);
+    if (!store_records(queue, batch, n)) {
+        ERR("queue %s: out of memory: failures of %lu requests will not be reported\n", queue->name,
+            (unsigned long)n);
+        for (i = 0; i < n; i++)
+            if (batch[i].file) ufile_unref(batch[i].file);
+    }
+    if (queue->rec_count > 2 * (size_t)queue->capacity && !queue->pruner_pending && (p = malloc(sizeof(*p)))) {
+        p->queue = queue;
+        p->prune_to = queue->rec_base + queue->rec_count;
+        queue->pruner_pending = 1;
+    }
+    pthread_mutex_unlock(&queue->lock);
+    if (p && enqueue_marker(queue, on_pruner, p) != DS_OK) {
+        pthread_mutex_lock(&queue->lock);
+        queue->pruner_pending = 0;
+        pthread_mutex_unlock(&queue->lock);
+        free(p);
     }
 }
 
@@ -740,8 +976,9 @@ NTSTATUS_t queue_enqueue(void *args)
     struct dsw_enqueue_params *params = args;
     struct uqueue *queue = uqueue_from_handle(params->queue);
     const struct dsw_request *requests = (const struct dsw_request *)(uintptr_t)params->requests;
+    struct record batch[RECORD_BATCH];
     struct gate *gate = NULL;
-    uint32_t i;
+    uint32_t i, n = 0;
 
     if (!queue) return DSW_STATUS_INVALID_HANDLE;
     pthread_mutex_lock(&queue->enqueue_lock);
@@ -787,7 +1024,14 @@ NTSTATUS_t queue_enqueue(void *args)
         pthread_mutex_unlock(&queue->enqueue_lock);
         return DSW_STATUS_INVALID_PARAMETER;
     }
-    for (i = 0; i < params->count; i++) enqueue_one(queue, &requests[i], gate);
+    for (i = 0; i < params->count; i++) {
+        if (enqueue_one(queue, &requests[i], gate, &batch[n])) n++;
+        if (n == RECORD_BATCH) {
+            flush_records(queue, batch, n);
+            n = 0;
+        }
+    }
+    flush_records(queue, batch, n);
     pthread_mutex_unlock(&queue->enqueue_lock);
     params->hr = S_OK_;
     return DSW_STATUS_OK;
@@ -804,6 +1048,7 @@ static void on_gate_marker(void *user)
             *link = gate->next;
             break;
         }
+    prune(queue, gate->prune_to);
     drop_hold(queue, gate->epoch);
     pthread_mutex_unlock(&queue->lock);
     free(gate);
@@ -820,6 +1065,7 @@ NTSTATUS_t queue_gate_open(void *args)
     pthread_mutex_lock(&queue->enqueue_lock);
     pthread_mutex_lock(&queue->lock);
     gate = queue->closed ? NULL : find_gate(queue, params->gate);
+    if (gate) gate->prune_to = queue->rec_base + queue->rec_count;
     pthread_mutex_unlock(&queue->lock);
     if (!gate) {
         pthread_mutex_unlock(&queue->enqueue_lock);
@@ -885,6 +1131,7 @@ NTSTATUS_t queue_enqueue_order(void *args)
     e->slot = params->status_slot;
     e->value = params->value;
     e->index = params->index;
+    e->prune_to = queue->rec_base + queue->rec_count;
     e->next = open;
     queue->open = open;
     pthread_mutex_unlock(&queue->lock);
