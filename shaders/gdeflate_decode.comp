@@ -67,7 +67,9 @@ const uint SUBGROUP_MODE = 0u;
 layout(constant_id = 0) const uint SUBGROUP_MODE = 0u;
 #endif
 
-// Whole compressed input as 32-bit words; tiles start on word boundaries (SPEC §2.2).
+// Whole compressed input as 32-bit words. Tiles may start at any byte (SPEC §2.2 puts them on
+// word boundaries, but containers from other encoders need not): a tile at a byte shift reads
+// each of its words from two source words (ring_fill).
 layout(std430, set = 0, binding = 0) readonly buffer Src { uint src[]; };
 // Output bytes. Coherent: copies read bytes other invocations of the same workgroup wrote, made
 // visible by buffer_barrier(). (Written with GLSL's classic barriers rather than the Vulkan
@@ -84,7 +86,7 @@ layout(std430, set = 0, binding = 1) coherent buffer Dst { uint8_t dst[]; };
 #define DST_COPY(to, from) dst[to] = dst[from]
 #define DST_STORE(i, v) dst[i] = uint8_t(v)
 #endif
-// One descriptor per tile: x = first word in src, y = compressed bytes, z = first output byte in
+// One descriptor per tile: x = first byte in src, y = compressed bytes, z = first output byte in
 // dst, w = output bytes (1..65536).
 layout(std430, set = 0, binding = 2) readonly buffer Tiles { uvec4 tiles[]; };
 // One status per tile: x = error code (0 = ok), y = output bytes produced, z = input bytes
@@ -175,7 +177,8 @@ uint g_lane;    // this invocation's lane, 0..31
 uint g_slot;    // exchange slot toggle (same value in every invocation)
 
 // Tile being decoded.
-uint g_src;     // first word of the tile in src
+uint g_src;     // src word holding the tile's first byte
+uint g_shift;   // bit offset of the tile's first byte in that word (0, 8, 16, 24)
 uint g_nwords;  // whole words in the tile
 uint g_dst;     // first output byte in dst
 uint g_size;    // tile output size
@@ -280,7 +283,13 @@ void ring_fill() {
     for (uint k = 0u; k < RING_CHUNK / LANES; k++) {
         uint w = g_ring_hi + k * LANES + g_lane;
         if (w < g_nwords) {
-            s_in[w & (RING - 1u)] = src[g_src + w];
+            uint v = src[g_src + w];
+            if (g_shift != 0u) {
+                // The tile's word w spans src words w and w + 1; both hold tile bytes only where
+                // they are used (the descriptor check covers word g_nwords).
+                v = (v >> g_shift) | (src[g_src + w + 1u] << (32u - g_shift));
+            }
+            s_in[w & (RING - 1u)] = v;
         }
     }
     g_ring_hi = min(g_ring_hi + RING_CHUNK, g_nwords);
@@ -867,7 +876,8 @@ void main() {
         return;
     }
     uvec4 d = tiles[tile];
-    g_src = d.x;
+    g_src = d.x >> 2u;
+    g_shift = (d.x & 3u) * 8u;
     g_nwords = d.y >> 2u;
     g_dst = d.z;
     g_size = d.w;
@@ -877,7 +887,9 @@ void main() {
 
     uint src_len = uint(src.length());
     uint dst_len = DST_LEN;
-    if (g_size == 0u || g_size > TILE_MAX || g_nwords > src_len || g_src > src_len - g_nwords
+    // Source words read: g_nwords, plus the one holding the tail of the last word when shifted.
+    uint src_words = g_nwords + (g_shift != 0u ? 1u : 0u);
+    if (g_size == 0u || g_size > TILE_MAX || src_words > src_len || g_src > src_len - src_words
         || g_size > dst_len || g_dst > dst_len - g_size) {
         fail_uniform(E_DESCRIPTOR);
     } else if (g_nwords < LANES) {

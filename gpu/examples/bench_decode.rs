@@ -181,9 +181,7 @@ fn run() -> Result<(), String> {
             gbps(size, cpu_best)
         );
         let mut paths = vec![ResolvedPath::Shader];
-        if let Ok(p @ ResolvedPath::MemoryDecompression(_)) =
-            dec.resolve(DecodePath::NvMemoryDecompression)
-        {
+        if let Ok(p @ ResolvedPath::MemoryDecompression(_)) = dec.resolve(DecodePath::Driver) {
             paths.push(p);
         }
         let mut best = Vec::new();

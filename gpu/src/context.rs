@@ -36,6 +36,8 @@ pub struct DeviceCaps {
     pub device_name: String,
     /// PCI vendor id.
     pub vendor_id: u32,
+    /// Discrete GPU, integrated GPU, CPU (lavapipe), ...
+    pub device_type: vk::PhysicalDeviceType,
     /// Vulkan version of the device (min of device and requested version).
     pub api_version: u32,
     /// Default subgroup size for compute.
@@ -693,6 +695,7 @@ impl VulkanContext {
         let caps = DeviceCaps {
             device_name: device_name(&probe.props),
             vendor_id: probe.props.vendor_id,
+            device_type: probe.props.device_type,
             api_version,
             subgroup_size: probe.subgroup.subgroup_size,
             subgroup_size_range: range,

@@ -57,15 +57,25 @@ pub enum VariantChoice {
 }
 
 /// Which decoder runs a stream.
+///
+/// The driver's decoder (`VK_NV/EXT_memory_decompression`) has no error reporting: a corrupt tile
+/// "decodes" into whatever bytes the driver produces, and the request or stream still succeeds.
+/// Our shader validates every tile and reports a per-tile error. So untrusted content always goes
+/// to the shader; the driver path runs only where the content is declared trusted
+/// ([`DecoderOptions::trusted_content`], `ExecutorConfig::trusted_content`) or forced with
+/// [`DecodePath::Driver`]. See docs/gpu.md, "Decode-path policy".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DecodePath {
-    /// The driver's memory decompression when available, else the shader.
+    /// The driver's decoder when the device has it **and** the content is declared trusted, else
+    /// the shader. A stream the driver cannot take (a tile off a 4-byte boundary) goes to the
+    /// shader.
     #[default]
     Auto,
-    /// Our compute shader.
+    /// Our compute shader (validates every tile).
     Shader,
-    /// `vkCmdDecompressMemoryNV/EXT`.
-    NvMemoryDecompression,
+    /// `vkCmdDecompressMemoryNV/EXT`: corrupt data is not detected. Forcing it is a declaration
+    /// that the content is trusted; a device without it is [`GpuError::PathUnavailable`].
+    Driver,
 }
 
 /// A path after [`GpuDecoder::resolve`]: one that this device can run.
@@ -81,8 +91,9 @@ pub enum ResolvedPath {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TileDesc {
-    /// First 32-bit word of the payload in the source range.
-    pub src_word: u32,
+    /// Byte offset of the payload in the source range (any alignment: the shader reads the words
+    /// of a tile that starts off a 4-byte boundary with a byte shift).
+    pub src_offset: u32,
     /// Payload bytes.
     pub compressed_size: u32,
     /// First output byte in the destination range.
@@ -95,7 +106,7 @@ impl TileDesc {
     /// Little-endian bytes as the shader reads them (`uvec4`).
     pub fn to_bytes(self) -> [u8; 16] {
         let mut b = [0u8; 16];
-        b[0..4].copy_from_slice(&self.src_word.to_le_bytes());
+        b[0..4].copy_from_slice(&self.src_offset.to_le_bytes());
         b[4..8].copy_from_slice(&self.compressed_size.to_le_bytes());
         b[8..12].copy_from_slice(&self.dst_offset.to_le_bytes());
         b[12..16].copy_from_slice(&self.output_size.to_le_bytes());
@@ -103,56 +114,29 @@ impl TileDesc {
     }
 }
 
-/// Tiles refused on the host, with why (tile index, error).
-pub type HostTileErrors = Vec<(usize, TileError)>;
-
-/// Tile descriptors for a stream placed at byte `src_base` of the source range (a multiple of 4)
-/// with its output at byte `dst_base` of the destination range. Tiles that do not start on a
-/// 4-byte boundary get an empty descriptor and are listed in the second vector.
+/// Tile descriptors for a stream placed at byte `src_base` of the source range with its output at
+/// byte `dst_base` of the destination range. Offsets must fit the shader's 32-bit descriptors.
 pub fn tile_descs(
     stream: &ds_gdeflate::TileStream<'_>,
     src_base: u64,
     dst_base: u64,
-) -> Result<(Vec<TileDesc>, HostTileErrors), GpuError> {
-    if src_base % 4 != 0 {
-        return Err(GpuError::Range {
-            what: format!("stream at source offset {src_base}, not a multiple of 4"),
-        });
-    }
-    let mut descs = Vec::with_capacity(stream.num_tiles());
-    let mut bad = Vec::new();
+) -> Result<Vec<TileDesc>, GpuError> {
     let too_big = |what: &str, v: u64| GpuError::Range {
         what: format!("{what} {v} does not fit the shader's 32-bit descriptors"),
     };
+    let mut descs = Vec::with_capacity(stream.num_tiles());
     for i in 0..stream.num_tiles() {
         let at = src_base + stream.tile_offset_in_input(i) as u64;
         let dst = dst_base + stream.tile_output_offset(i);
         let len = stream.tile_payload(i).len() as u64;
-        let dst_offset = u32::try_from(dst).map_err(|_| too_big("output offset", dst))?;
-        let compressed_size = u32::try_from(len).map_err(|_| too_big("tile size", len))?;
-        if at % 4 != 0 {
-            bad.push((
-                i,
-                TileError::Misaligned {
-                    offset: stream.tile_offset_in_input(i),
-                },
-            ));
-            descs.push(TileDesc {
-                src_word: 0,
-                compressed_size: 0,
-                dst_offset,
-                output_size: 0,
-            });
-            continue;
-        }
         descs.push(TileDesc {
-            src_word: u32::try_from(at / 4).map_err(|_| too_big("source word", at / 4))?,
-            compressed_size,
-            dst_offset,
+            src_offset: u32::try_from(at).map_err(|_| too_big("source offset", at))?,
+            compressed_size: u32::try_from(len).map_err(|_| too_big("tile size", len))?,
+            dst_offset: u32::try_from(dst).map_err(|_| too_big("output offset", dst))?,
             output_size: stream.tile_uncompressed_len(i) as u32,
         });
     }
-    Ok((descs, bad))
+    Ok(descs)
 }
 
 /// Status of one tile as written by the shader.
@@ -416,7 +400,10 @@ impl ShaderDecoder {
                 });
             }
         }
-        if b.src.size % 4 != 0 || b.tiles.size % SLOT != 0 || b.status.size % SLOT != 0 {
+        if !b.src.size.is_multiple_of(4)
+            || !b.tiles.size.is_multiple_of(SLOT)
+            || !b.status.size.is_multiple_of(SLOT)
+        {
             return Err(GpuError::Range {
                 what: "src size must be a multiple of 4, tiles and status of 16".into(),
             });
@@ -601,6 +588,10 @@ pub struct DecoderOptions {
     pub staging_size: u64,
     /// Most staging buffers at once.
     pub staging_buffers: usize,
+    /// The streams come from a trusted source (the application's own packaged assets, checked
+    /// when installed): [`DecodePath::Auto`] may then use the driver's decoder, which cannot
+    /// report corrupt data. Default false: Auto means the validating shader.
+    pub trusted_content: bool,
 }
 
 impl Default for DecoderOptions {
@@ -609,6 +600,7 @@ impl Default for DecoderOptions {
             variant: VariantChoice::Auto,
             staging_size: DEFAULT_STAGING_SIZE,
             staging_buffers: 2,
+            trusted_content: false,
         }
     }
 }
@@ -625,10 +617,12 @@ pub struct ResidentStream {
     pub status: GpuBuffer,
     /// Descriptor set over the four buffers.
     pub set: DecodeSet,
-    /// Memory-decompression regions (empty when the device has no such path).
+    /// Memory-decompression regions (empty when the device has no such path or the stream does
+    /// not fit it).
     pub regions: Vec<Region>,
-    /// Tiles that cannot go to the GPU, with why.
-    pub host_errors: HostTileErrors,
+    /// Why the driver's decoder cannot take this stream (a tile off a 4-byte boundary), when the
+    /// device has that path.
+    pub driver_unfit: Option<String>,
     /// Number of tiles.
     pub num_tiles: u32,
     /// Compressed bytes.
@@ -652,7 +646,7 @@ impl std::fmt::Debug for ResidentStream {
 pub struct DecodeReport {
     /// The output (tiles that failed hold whatever the decoder wrote before stopping).
     pub output: Vec<u8>,
-    /// One entry per tile (all `Ok` on the memory-decompression path, which reports nothing).
+    /// One entry per tile (all `Ok` on the driver path, which reports nothing).
     pub tiles: Vec<Result<(), TileError>>,
     /// The path that ran.
     pub path: ResolvedPath,
@@ -673,6 +667,7 @@ pub struct GpuDecoder {
     ctx: Arc<VulkanContext>,
     shader: ShaderDecoder,
     driver: Option<MemoryDecompressor>,
+    trusted: bool,
     pool: CommandPool,
     timeline: TimelineSemaphore,
     next_value: AtomicU64,
@@ -701,6 +696,7 @@ impl GpuDecoder {
             ctx: ctx.clone(),
             shader,
             driver,
+            trusted: options.trusted_content,
             pool: CommandPool::new(ctx)?,
             timeline: TimelineSemaphore::new(ctx, 0)?,
             next_value: AtomicU64::new(1),
@@ -728,17 +724,36 @@ impl GpuDecoder {
         &self.staging
     }
 
-    /// The path `want` runs as on this device, or why it cannot run.
+    /// The path `want` runs as on this device, or why it cannot run: [`DecodePath::Auto`] is the
+    /// driver's decoder only with [`DecoderOptions::trusted_content`] on a device that has it.
     pub fn resolve(&self, want: DecodePath) -> Result<ResolvedPath, GpuError> {
         match (want, &self.driver) {
             (DecodePath::Shader, _) | (DecodePath::Auto, None) => Ok(ResolvedPath::Shader),
-            (DecodePath::Auto | DecodePath::NvMemoryDecompression, Some(d)) => {
+            (DecodePath::Auto, Some(_)) if !self.trusted => Ok(ResolvedPath::Shader),
+            (DecodePath::Auto | DecodePath::Driver, Some(d)) => {
                 Ok(ResolvedPath::MemoryDecompression(d.kind()))
             }
-            (DecodePath::NvMemoryDecompression, None) => Err(GpuError::PathUnavailable {
-                path: "NvMemoryDecompression",
+            (DecodePath::Driver, None) => Err(GpuError::PathUnavailable {
+                path: "Driver",
                 reason: "device has no VK_NV/EXT_memory_decompression with GDeflate 1.0 and buffer device address enabled".into(),
             }),
+        }
+    }
+
+    /// The path `want` runs as for the resident stream `s`: as [`GpuDecoder::resolve`], except
+    /// that a stream the driver cannot take goes to the shader under [`DecodePath::Auto`] and is
+    /// an error under [`DecodePath::Driver`].
+    pub fn path_for(&self, s: &ResidentStream, want: DecodePath) -> Result<ResolvedPath, GpuError> {
+        let path = self.resolve(want)?;
+        match (path, &s.driver_unfit) {
+            (ResolvedPath::MemoryDecompression(_), Some(why)) => match want {
+                DecodePath::Driver => Err(GpuError::PathUnavailable {
+                    path: "Driver",
+                    reason: format!("the driver's decoder cannot take this stream: {why}"),
+                }),
+                _ => Ok(ResolvedPath::Shader),
+            },
+            _ => Ok(path),
         }
     }
 
@@ -850,7 +865,7 @@ impl GpuDecoder {
     /// descriptors. The stream stays resident; decode it any number of times.
     pub fn upload(&self, stream: &[u8]) -> Result<ResidentStream, GpuError> {
         let parsed = ds_gdeflate::TileStream::parse(stream)?;
-        let (descs, host_errors) = tile_descs(&parsed, 0, 0)?;
+        let descs = tile_descs(&parsed, 0, 0)?;
         let num_tiles = descs.len();
         let src_size = (stream.len() as u64).div_ceil(4).max(1) * 4;
         let dst_size = parsed.uncompressed_size().div_ceil(4).max(1) * 4;
@@ -871,10 +886,13 @@ impl GpuDecoder {
             tiles: tiles.range(),
             status: status.range(),
         })?;
-        let regions = if self.driver.is_some() && host_errors.is_empty() {
-            regions_for_stream(&parsed, src.device_address(), dst.device_address())?
+        let (regions, driver_unfit) = if self.driver.is_some() {
+            match regions_for_stream(&parsed, src.device_address(), dst.device_address()) {
+                Ok(r) => (r, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            }
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
         Ok(ResidentStream {
             src,
@@ -883,7 +901,7 @@ impl GpuDecoder {
             status,
             set,
             regions,
-            host_errors,
+            driver_unfit,
             num_tiles: num_tiles as u32,
             compressed_size: stream.len() as u64,
             uncompressed_size: parsed.uncompressed_size(),
@@ -947,11 +965,14 @@ impl GpuDecoder {
             }
             ResolvedPath::MemoryDecompression(_) => {
                 let driver = self.driver.as_ref().ok_or(GpuError::PathUnavailable {
-                    path: "NvMemoryDecompression",
+                    path: "Driver",
                     reason: "no memory-decompression extension".into(),
                 })?;
-                if let Some(&(tile, error)) = s.host_errors.first() {
-                    return Err(GpuError::Tile { tile, error });
+                if let Some(why) = &s.driver_unfit {
+                    return Err(GpuError::PathUnavailable {
+                        path: "Driver",
+                        reason: format!("the driver's decoder cannot take this stream: {why}"),
+                    });
                 }
                 let all = (P::ALL_COMMANDS, A::MEMORY_READ | A::MEMORY_WRITE);
                 // SAFETY: recording buffer; regions built for the buffers of `s`.
@@ -971,20 +992,16 @@ impl GpuDecoder {
         self.run_commands(|cmd| unsafe { self.record(cmd, s, path) })
     }
 
-    /// Per-tile outcome of the last shader decode of `s` (host-side errors included).
+    /// Per-tile outcome of the last shader decode of `s`.
     pub fn tile_results(&self, s: &ResidentStream) -> Result<Vec<Result<(), TileError>>, GpuError> {
         if s.num_tiles == 0 {
             return Ok(Vec::new());
         }
         let raw = self.download(&s.status, 0, u64::from(s.num_tiles) * SLOT)?;
-        let mut out: Vec<Result<(), TileError>> = raw
+        Ok(raw
             .chunks_exact(SLOT as usize)
             .map(|c| TileStatus::from_bytes(c).result())
-            .collect();
-        for &(tile, e) in &s.host_errors {
-            out[tile] = Err(e);
-        }
-        Ok(out)
+            .collect())
     }
 
     /// The decoded bytes of `s`.
@@ -994,8 +1011,9 @@ impl GpuDecoder {
 
     /// Uploads, decodes on `path` and reads back output and per-tile outcomes.
     pub fn decode_report(&self, stream: &[u8], path: DecodePath) -> Result<DecodeReport, GpuError> {
-        let path = self.resolve(path)?;
+        self.resolve(path)?;
         let s = self.upload(stream)?;
+        let path = self.path_for(&s, path)?;
         self.decode(&s, path)?;
         let tiles = match path {
             ResolvedPath::Shader => self.tile_results(&s)?,
@@ -1025,7 +1043,7 @@ mod tests {
     #[test]
     fn descriptor_bytes_are_little_endian_uvec4() {
         let d = TileDesc {
-            src_word: 1,
+            src_offset: 1,
             compressed_size: 0x0203,
             dst_offset: 0x04050607,
             output_size: 65536,

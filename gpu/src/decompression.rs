@@ -99,13 +99,13 @@ pub fn regions_for_stream(
 
 /// Checks one region against the extension's valid-usage rules.
 pub fn check_region(r: &Region) -> Result<(), String> {
-    if r.src_address % 4 != 0 {
+    if !r.src_address.is_multiple_of(4) {
         return Err(format!(
             "source address {:#x} not 4-byte aligned",
             r.src_address
         ));
     }
-    if r.dst_address % 4 != 0 {
+    if !r.dst_address.is_multiple_of(4) {
         return Err(format!(
             "destination address {:#x} not 4-byte aligned",
             r.dst_address

@@ -6,17 +6,11 @@ use std::fmt;
 use ash::vk;
 
 /// Why a tile failed to decode on the GPU (the shader's per-tile status, see
-/// `shaders/gdeflate_decode.comp`), or why it was not handed to the GPU.
+/// `shaders/gdeflate_decode.comp`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TileError {
     /// The tile descriptor lies outside the bound buffers or asks for more than 64 KiB.
     Descriptor,
-    /// The tile does not start on a 4-byte boundary of the stream, which GPU decoders need
-    /// (SPEC §2.2); never produced by the reference encoder.
-    Misaligned {
-        /// Byte offset of the tile in the stream.
-        offset: usize,
-    },
     /// A lane needed a word past the tile's compressed size.
     SourceOverrun,
     /// Block type 3.
@@ -68,9 +62,6 @@ impl fmt::Display for TileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TileError::Descriptor => f.write_str("tile descriptor outside the bound buffers"),
-            TileError::Misaligned { offset } => {
-                write!(f, "tile at stream offset {offset} is not 4-byte aligned")
-            }
             TileError::SourceOverrun => f.write_str("read past the tile's compressed data"),
             TileError::BlockType => f.write_str("block type 3"),
             TileError::BadCode => f.write_str("invalid Huffman code lengths"),

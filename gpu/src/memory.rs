@@ -289,9 +289,9 @@ impl GpuBuffer {
         allocation_size: u64,
     ) -> Result<GpuBuffer, GpuError> {
         use std::os::fd::{AsRawFd, IntoRawFd};
-        let Some(ext) = ctx.memory_fd_fn() else {
+        if ctx.memory_fd_fn().is_none() {
             return Err(GpuError::Missing("VK_KHR_external_memory_fd".into()));
-        };
+        }
         if size == 0 || size > allocation_size {
             return Err(GpuError::Range {
                 what: format!("import of {size} bytes from an allocation of {allocation_size}"),
@@ -313,15 +313,15 @@ impl GpuBuffer {
             buffer,
             memory: vk::DeviceMemory::null(),
         };
-        let mut props = vk::MemoryFdPropertiesKHR::default();
-        // SAFETY: extension enabled; `fd` is an open descriptor the caller hands over.
-        unsafe { ext.get_memory_fd_properties(fd_type, fd.as_raw_fd(), &mut props) }
-            .map_err(GpuError::vk("vkGetMemoryFdPropertiesKHR"))?;
+        // No vkGetMemoryFdPropertiesKHR here: the spec forbids it for OPAQUE_FD handles (the
+        // NVIDIA driver answers VK_ERROR_UNKNOWN). An opaque fd must be imported with the memory
+        // type it was exported from; an exporter of this crate picked it exactly like this, from
+        // the same buffer requirements (new_exportable: device-local).
         // SAFETY: buffer of this device.
         let req = unsafe { device.get_buffer_memory_requirements(buffer) };
         let type_index = find_memory_type(
             ctx.memory_properties(),
-            req.memory_type_bits & props.memory_type_bits,
+            req.memory_type_bits,
             vk::MemoryPropertyFlags::DEVICE_LOCAL,
             vk::MemoryPropertyFlags::empty(),
         )
@@ -707,7 +707,7 @@ impl ImportedHostBuffer {
     /// Whether `ptr`/`len` meet the device's import alignment (`None` if import is unavailable).
     pub fn can_import(ctx: &VulkanContext, ptr: *const u8, len: usize) -> Option<bool> {
         let align = ctx.caps().host_import_alignment?;
-        Some(len != 0 && (ptr as u64) % align == 0 && (len as u64) % align == 0)
+        Some(len != 0 && (ptr as u64).is_multiple_of(align) && (len as u64).is_multiple_of(align))
     }
 
     /// Imports `len` bytes at `ptr`.

@@ -5,7 +5,8 @@
 //!   tiles the CPU decoder rejects (bitstream corruption is caught by the shader) and match the
 //!   CPU output on the others (container corruption is covered in tests/vulkan.rs);
 //! - a cross-section of shared vectors with the shared-memory variant, which lavapipe would not
-//!   pick by itself.
+//!   pick by itself;
+//! - tiles off 4-byte boundaries at every byte shift, and the driver path where the device has it.
 
 mod common;
 
@@ -182,7 +183,7 @@ fn memory_decompression_path_matches_the_cpu_decoder_where_offered() {
         let bytes = std::fs::read(&p).unwrap();
         let (want, _) = common::cpu_tiles(&bytes).unwrap();
         let got = dec
-            .decompress(&bytes, DecodePath::NvMemoryDecompression)
+            .decompress(&bytes, DecodePath::Driver)
             .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(got == want, "{}: driver output differs", p.display());
     }
@@ -210,10 +211,13 @@ fn pack(payloads: &[&[u8]], last_len: u32, pad: usize) -> Vec<u8> {
     out
 }
 
+/// Tiles that start off a 4-byte boundary of the stream (legal containers, never written by the
+/// reference encoder) decode on the shader at every byte shift, in both variants; the driver's
+/// decoder cannot take them, so `DecodePath::Auto` with trusted content falls back to the shader
+/// and a forced `DecodePath::Driver` says why it cannot run.
 #[test]
-fn misaligned_tiles_are_refused_per_tile_and_the_others_decode() {
+fn tiles_off_word_boundaries_decode_on_the_shader() {
     let Some(ctx) = common::context() else { return };
-    let dec = decoder(&ctx, VariantChoice::Auto);
     // A full tile (64 KiB of zeros) followed by a 300-byte tile, from the committed vectors.
     let zeros = std::fs::read(common::data("zeros_64k.L9.gdef")).unwrap();
     let text = std::fs::read(common::data("text_300.L9.gdef")).unwrap();
@@ -225,26 +229,44 @@ fn misaligned_tiles_are_refused_per_tile_and_the_others_decode() {
         .unwrap()
         .tile_payload(0)
         .to_vec();
-    let padded = pack(&[&t0, &t1], 300, 2);
-    let (cpu_out, cpu_ok) = common::cpu_tiles(&padded).unwrap();
-    assert_eq!(
-        cpu_ok,
-        [true, true],
-        "the CPU decoder accepts trailing bytes"
-    );
-    let report = dec.decode_report(&padded, DecodePath::Shader).unwrap();
-    assert_eq!(report.tiles[0], Ok(()));
-    let offset = ds_gdeflate::TileStream::parse(&padded)
-        .unwrap()
-        .tile_offset_in_input(1);
-    assert_eq!(offset % 4, 2);
-    assert_eq!(report.tiles[1], Err(TileError::Misaligned { offset }));
-    assert!(report.output[..65536] == cpu_out[..65536]);
-    // Padding by a multiple of 4 keeps every tile aligned: everything decodes.
-    let padded4 = pack(&[&t0, &t1], 300, 4);
-    let (want, ok) = common::cpu_tiles(&padded4).unwrap();
-    assert_eq!(ok, [true, true]);
-    assert_eq!(dec.decompress(&padded4, DecodePath::Shader).unwrap(), want);
-    drop(dec);
+    for variant in [
+        VariantChoice::Auto,
+        VariantChoice::Force(ShaderVariant::SharedMemory),
+    ] {
+        let dec = GpuDecoder::new(
+            &ctx,
+            DecoderOptions {
+                variant,
+                trusted_content: true,
+                ..DecoderOptions::default()
+            },
+        )
+        .unwrap();
+        for pad in 1..=4 {
+            let padded = pack(&[&t0, &t1], 300, pad);
+            let (want, ok) = common::cpu_tiles(&padded).unwrap();
+            assert_eq!(ok, [true, true], "the CPU decoder accepts trailing bytes");
+            let offset = ds_gdeflate::TileStream::parse(&padded)
+                .unwrap()
+                .tile_offset_in_input(1);
+            assert_eq!(offset % 4, pad % 4);
+            let report = dec.decode_report(&padded, DecodePath::Shader).unwrap();
+            assert_eq!(report.tiles, [Ok(()), Ok(())], "pad {pad}");
+            assert!(report.output == want, "pad {pad}: output differs");
+            let auto = dec.decode_report(&padded, DecodePath::Auto).unwrap();
+            assert!(auto.output == want, "pad {pad}: Auto output differs");
+            if pad % 4 != 0 {
+                assert_eq!(auto.path, ResolvedPath::Shader, "pad {pad}");
+                if ctx.caps().memory_decompression.is_some() {
+                    match dec.decode_report(&padded, DecodePath::Driver) {
+                        Err(GpuError::PathUnavailable { reason, .. }) => {
+                            assert!(reason.contains("4-byte aligned"), "{reason}")
+                        }
+                        other => panic!("pad {pad}: forced driver path: {other:?}"),
+                    }
+                }
+            }
+        }
+    }
     common::assert_clean(&ctx);
 }

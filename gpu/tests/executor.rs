@@ -373,7 +373,17 @@ fn upload_heap_reads_straight_into_mapped_destinations() {
 #[test]
 fn bad_requests_fail_with_context() {
     let Some(ctx) = common::context() else { return };
-    let exec = GpuExecutor::new(&ctx, config(Route::Staging)).expect("executor");
+    // As on a device with the driver's decoder (the H100): the default policy still decodes with
+    // the validating shader, so the corrupt tile below is reported.
+    let exec = GpuExecutor::new(
+        &ctx,
+        ExecutorConfig {
+            emulate_driver_path: true,
+            ..config(Route::Staging)
+        },
+    )
+    .expect("executor");
+    assert!(!exec.uses_driver_decompression());
     let reg = exec.buffers();
     let dst = Arc::new(GpuBuffer::new(&ctx, 131072, MemoryKind::DeviceLocal).expect("dst"));
     let h = reg.register(&dst).expect("register");
@@ -459,6 +469,97 @@ fn bad_requests_fail_with_context() {
         }
     );
     drop(queue);
+    common::assert_clean(&ctx);
+}
+
+/// The decode-path policy where the driver's decoder exists (emulated on devices without it, the
+/// device's own on the H100): untrusted content (the default) never reaches it, so corruption is
+/// reported; trusted content goes to it, except a request it cannot take (destination off a
+/// 4-byte boundary), which the shader decodes instead of failing; and a corrupt tile of trusted
+/// content completes, undetected: the trade-off docs/gpu.md states.
+#[test]
+fn driver_path_only_for_trusted_content_with_alignment_fallback() {
+    let Some(ctx) = common::context() else { return };
+    let dir = TempDir::new("policy");
+    let data = bytes(150_000, 21, true);
+    let packed = ds_gdeflate::encode::compress(&data, 6).expect("compress");
+    let mut corrupt = packed.clone();
+    let at = ds_gdeflate::TileStream::parse(&packed)
+        .expect("parse")
+        .tile_offset_in_input(1);
+    corrupt[at..at + 4].copy_from_slice(&[0xFF; 4]);
+    let f_packed = FileRef::open(dir.write("packed", &packed)).expect("open");
+    let f_corrupt = FileRef::open(dir.write("corrupt", &corrupt)).expect("open");
+    let tiles = data.len().div_ceil(65536) as u64;
+    for trusted in [false, true] {
+        let exec = GpuExecutor::new(
+            &ctx,
+            ExecutorConfig {
+                trusted_content: trusted,
+                emulate_driver_path: true,
+                ..config(Route::Staging)
+            },
+        )
+        .expect("executor");
+        assert_eq!(exec.uses_driver_decompression(), trusted);
+        let stats = exec.stats();
+        let reg = exec.buffers();
+        let dst = Arc::new(GpuBuffer::new(&ctx, 1 << 20, MemoryKind::DeviceLocal).expect("dst"));
+        let h = reg.register(&dst).expect("register");
+        let queue = queue_with(exec);
+        let run = |f: &FileRef, len: usize, offset: u64| {
+            let id = queue
+                .enqueue(
+                    Request::read(f, 0, len as u64)
+                        .gdeflate(data.len() as u64)
+                        .into_gpu_buffer(h, offset, data.len() as u64),
+                )
+                .expect("enqueue");
+            queue.wait(id, None).expect("wait").outcome
+        };
+        // Aligned and unaligned destinations both land, byte-exact.
+        for offset in [0u64, 300_001] {
+            let o = run(&f_packed, packed.len(), offset);
+            assert_eq!(
+                o,
+                Outcome::Complete {
+                    bytes: data.len() as u64
+                },
+                "trusted {trusted}, offset {offset}"
+            );
+            assert_eq!(
+                sha(&readback(&ctx, dst.handle(), offset, data.len() as u64)),
+                sha(&data),
+                "trusted {trusted}, offset {offset}"
+            );
+        }
+        let o = run(&f_corrupt, corrupt.len(), 600_000);
+        drop(queue);
+        let get = ExecutorStats::get;
+        if trusted {
+            assert_eq!(
+                o,
+                Outcome::Complete {
+                    bytes: data.len() as u64
+                },
+                "the driver path reports nothing per tile"
+            );
+            assert_eq!(get(&stats.driver_tiles), 2 * tiles, "aligned + corrupt");
+            assert_eq!(get(&stats.driver_fallbacks), 1, "the unaligned destination");
+            assert_eq!(get(&stats.shader_tiles), tiles);
+        } else {
+            match o {
+                Outcome::Failed(e) => assert!(
+                    matches!(&e.kind, RequestErrorKind::Corrupt { message } if message.contains("tile 1")),
+                    "{e:?}"
+                ),
+                other => panic!("untrusted corrupt stream: {other:?}"),
+            }
+            assert_eq!(get(&stats.driver_tiles), 0);
+            assert_eq!(get(&stats.driver_fallbacks), 0);
+            assert_eq!(get(&stats.shader_tiles), 3 * tiles);
+        }
+    }
     common::assert_clean(&ctx);
 }
 
@@ -688,13 +789,26 @@ fn exported_memory_fd_imports_back() {
 }
 
 /// The GPUDirect Storage route: runs where CUDA, cuFile and an exportable Vulkan device exist
-/// (the device machine); `DS_REQUIRE_CUFILE=1` turns its skip into a failure.
+/// (the device machine); every request lands even where cuFile refuses a file (those go through
+/// host memory). `DS_REQUIRE_CUFILE=1` turns the skip into a failure and requires that cuFileRead
+/// really ran.
 #[test]
 fn gds_route_loads_files() {
     let Some(ctx) = common::context() else { return };
     match GpuExecutor::new(&ctx, config(Route::Gds)) {
         Ok(exec) => {
-            load_and_check(&ctx, exec);
+            let stats = load_and_check(&ctx, exec);
+            let (gds, host) = (
+                ExecutorStats::get(&stats.gds_reads),
+                ExecutorStats::get(&stats.gds_host_reads),
+            );
+            println!("GDS route: {gds} segments read with cuFileRead, {host} through host memory (files cuFile refused)");
+            if std::env::var("DS_REQUIRE_CUFILE").is_ok_and(|v| v == "1") {
+                assert!(
+                    gds > 0,
+                    "DS_REQUIRE_CUFILE=1: cuFileRead never ran ({host} segments went through host memory; see cufile.log)"
+                );
+            }
             common::assert_clean(&ctx);
         }
         Err(e) => {

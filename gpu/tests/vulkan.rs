@@ -247,30 +247,54 @@ fn both_shader_variants_build_where_allowed() {
     common::assert_clean(&ctx);
 }
 
+/// The decode-path policy: Auto is the validating shader unless the content is declared trusted
+/// and the device has the driver's decoder; Shader and Driver force a path.
 #[test]
-fn decode_path_follows_device_extensions() {
+fn decode_path_follows_trust_and_device_extensions() {
     let Some(ctx) = common::context() else { return };
-    let dec = GpuDecoder::new(&ctx, DecoderOptions::default()).unwrap();
+    let untrusted = GpuDecoder::new(&ctx, DecoderOptions::default()).unwrap();
+    let trusted = GpuDecoder::new(
+        &ctx,
+        DecoderOptions {
+            trusted_content: true,
+            ..DecoderOptions::default()
+        },
+    )
+    .unwrap();
+    for dec in [&untrusted, &trusted] {
+        assert_eq!(
+            dec.resolve(DecodePath::Shader).unwrap(),
+            ResolvedPath::Shader
+        );
+    }
     assert_eq!(
-        dec.resolve(DecodePath::Shader).unwrap(),
-        ResolvedPath::Shader
+        untrusted.resolve(DecodePath::Auto).unwrap(),
+        ResolvedPath::Shader,
+        "untrusted content never goes to the driver by default"
     );
     match ctx.caps().memory_decompression {
         Some(kind) => {
             assert_eq!(
-                dec.resolve(DecodePath::Auto).unwrap(),
+                trusted.resolve(DecodePath::Auto).unwrap(),
+                ResolvedPath::MemoryDecompression(kind)
+            );
+            assert_eq!(
+                untrusted.resolve(DecodePath::Driver).unwrap(),
                 ResolvedPath::MemoryDecompression(kind)
             );
             assert!(MemoryDecompressor::new(&ctx).is_ok());
         }
         None => {
-            assert_eq!(dec.resolve(DecodePath::Auto).unwrap(), ResolvedPath::Shader);
-            let err = dec.resolve(DecodePath::NvMemoryDecompression).unwrap_err();
+            assert_eq!(
+                trusted.resolve(DecodePath::Auto).unwrap(),
+                ResolvedPath::Shader
+            );
+            let err = trusted.resolve(DecodePath::Driver).unwrap_err();
             assert!(matches!(err, GpuError::PathUnavailable { .. }), "{err}");
             assert!(MemoryDecompressor::new(&ctx).is_err());
         }
     }
-    drop(dec);
+    drop((untrusted, trusted));
     common::assert_clean(&ctx);
 }
 
@@ -334,7 +358,7 @@ fn resident_stream_has_one_descriptor_per_tile() {
     let table = dec.download(&s.tiles, 0, 16).unwrap();
     let parsed = ds_gdeflate::TileStream::parse(&bytes).unwrap();
     let want = TileDesc {
-        src_word: (parsed.tile_offset_in_input(0) / 4) as u32,
+        src_offset: parsed.tile_offset_in_input(0) as u32,
         compressed_size: parsed.tile_payload(0).len() as u32,
         dst_offset: 0,
         output_size: 65536,

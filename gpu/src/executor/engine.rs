@@ -183,10 +183,23 @@ struct Seg {
 
 /// How a GDeflate segment decodes.
 struct Decode {
+    /// First descriptor in the slot's tile table (shader and emulated driver path).
     first_tile: u32,
+    /// Descriptors dispatched (0 on the device's driver path).
     tiles: u32,
-    /// Driver regions; empty = the shader decodes it.
+    /// Driver regions (device's driver path only).
     regions: Vec<Region>,
+    /// Decoded on the driver path (the device's or the emulated one): no per-tile status.
+    driver: bool,
+}
+
+/// The driver's decoder as the executor uses it.
+pub(crate) enum DriverPath {
+    /// `vkCmdDecompressMemoryNV/EXT` on the device.
+    Device(MemoryDecompressor),
+    /// `ExecutorConfig::emulate_driver_path`: the routing of the driver path (trusted content,
+    /// alignment fallback, no per-tile status) with the shader doing the decoding.
+    Emulated,
 }
 
 /// A submitted batch, handed to the completion thread.
@@ -204,7 +217,7 @@ pub(crate) struct Engine {
     pub(crate) slot_size: u64,
     config: ExecutorConfig,
     shader: ShaderDecoder,
-    driver: Option<MemoryDecompressor>,
+    driver: Option<DriverPath>,
     pool: SlotPool,
     commands: CommandPool,
     timeline: TimelineSemaphore,
@@ -227,6 +240,35 @@ impl std::fmt::Debug for Engine {
 
 /// The CUDA driver and cuFile of the GDS route.
 type CudaPair = (Arc<Cuda>, Arc<CuFile>);
+
+/// Whether GDeflate requests may use the driver's decoder (see [`DecodePath`]): forced, or Auto
+/// with trusted content, on a device that has it (or with the emulation for tests).
+fn driver_path(
+    ctx: &Arc<VulkanContext>,
+    config: &ExecutorConfig,
+) -> Result<Option<DriverPath>, GpuError> {
+    let wanted = match config.decode {
+        DecodePath::Shader => false,
+        DecodePath::Auto => config.trusted_content,
+        DecodePath::Driver => true,
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    if ctx.caps().memory_decompression.is_some() {
+        return Ok(Some(DriverPath::Device(MemoryDecompressor::new(ctx)?)));
+    }
+    if config.emulate_driver_path {
+        return Ok(Some(DriverPath::Emulated));
+    }
+    match config.decode {
+        DecodePath::Driver => Err(GpuError::PathUnavailable {
+            path: "Driver",
+            reason: "device has no VK_NV/EXT_memory_decompression with GDeflate 1.0".into(),
+        }),
+        _ => Ok(None),
+    }
+}
 
 /// Tries to set up a route's slots; `Err` says why it cannot run here.
 fn make_slots(
@@ -274,7 +316,7 @@ impl Engine {
             RouteChoice::Auto => {
                 let mut chosen = None;
                 let mut why = Vec::new();
-                for r in Route::ALL {
+                for r in Route::auto_order(ctx.caps().device_type) {
                     match make_slots(ctx, r, config) {
                         Ok((slots, cuda)) => {
                             chosen = Some((r, slots, cuda));
@@ -301,19 +343,7 @@ impl Engine {
             }
         };
         let shader = ShaderDecoder::new(ctx, config.variant)?;
-        let driver = match (config.decode, ctx.caps().memory_decompression) {
-            (DecodePath::Shader, _) => None,
-            (DecodePath::Auto, Some(_)) | (DecodePath::NvMemoryDecompression, Some(_)) => {
-                Some(MemoryDecompressor::new(ctx)?)
-            }
-            (DecodePath::Auto, None) => None,
-            (DecodePath::NvMemoryDecompression, None) => {
-                return Err(GpuError::PathUnavailable {
-                    path: "NvMemoryDecompression",
-                    reason: "device has no VK_NV/EXT_memory_decompression with GDeflate 1.0".into(),
-                })
-            }
-        };
+        let driver = driver_path(ctx, config)?;
         let slot_size = slots[0].size;
         let regions = slots
             .iter()
@@ -374,8 +404,9 @@ pub(crate) fn spawn(engine: Arc<Engine>, feed: JobFeed) -> std::io::Result<Vec<J
     Ok(vec![submit, completion])
 }
 
-/// cuFile handles of files seen on the GDS route, by file identity.
-type CuFiles = HashMap<usize, (WeakFile, CuFileHandle)>;
+/// cuFile handles of files seen on the GDS route, by file identity; `None` when cuFile refused the
+/// file (its bytes then take the host path: a read into host memory and a CUDA copy).
+type CuFiles = HashMap<usize, (WeakFile, Option<CuFileHandle>)>;
 
 struct Submitter {
     e: Arc<Engine>,
@@ -384,6 +415,8 @@ struct Submitter {
     reader: Reader,
     pending: VecDeque<ActiveRef>,
     cufiles: CuFiles,
+    /// Host memory of the GDS route's host path (files cuFile refused).
+    bounce: Vec<u8>,
 }
 
 impl Submitter {
@@ -408,6 +441,7 @@ impl Submitter {
             reader,
             pending: VecDeque::new(),
             cufiles: HashMap::new(),
+            bounce: Vec::new(),
         }
     }
 
@@ -762,12 +796,27 @@ impl Submitter {
         self.cufiles.retain(|_, (w, _)| w.is_alive());
         let id = file.identity();
         if let std::collections::hash_map::Entry::Vacant(v) = self.cufiles.entry(id) {
-            let h = cufile
-                .register_file(&file, true)
-                .map_err(|e| cuda_error("cuFileHandleRegister", &e))?;
+            let h = match cufile.register_file(&file, true) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    // Where cuFile cannot open a file (in compatibility mode it still needs the
+                    // volume's udev attributes, absent in many containers and VMs), its bytes
+                    // go through host memory: the request still lands in the GPU buffer.
+                    log::warn!(
+                        "GPU executor (GDS route): cuFileHandleRegister refused {}: {e}; reading it through host memory and cuMemcpyHtoD",
+                        file.path().map_or_else(
+                            || format!("fd {}", file.raw_fd()),
+                            |p| p.display().to_string()
+                        )
+                    );
+                    None
+                }
+            };
             v.insert((file.downgrade(), h));
         }
-        let (_, h) = &self.cufiles[&id];
+        let Some(h) = &self.cufiles[&id].1 else {
+            return self.host_bounce(&file, offset, base + s.at, s.len as usize);
+        };
         let mut done = 0usize;
         let len = s.len as usize;
         while done < len {
@@ -804,7 +853,40 @@ impl Submitter {
                 }
             }
         }
+        self.e.count(&self.e.stats.gds_reads, 1);
         Ok(())
+    }
+
+    /// The GDS route's way around a file cuFile refused: read into host memory, copy to the
+    /// slot's device memory with `cuMemcpyHtoD`.
+    fn host_bounce(
+        &mut self,
+        file: &FileRef,
+        offset: u64,
+        dst: u64,
+        len: usize,
+    ) -> Result<(), RequestErrorKind> {
+        let mut buf = std::mem::take(&mut self.bounce);
+        buf.clear();
+        buf.resize(len, 0);
+        let op = ReadOp {
+            fd: file.as_fd(),
+            offset,
+            dst: buf.as_mut_ptr(),
+            len,
+        };
+        // SAFETY: `buf` holds `len` writable bytes owned by this thread until the read returns.
+        let read = unsafe { self.reader.read_all(std::slice::from_ref(&op)) };
+        let r = read.into_iter().next().unwrap_or(Ok(())).and_then(|()| {
+            let (cuda, _) = self.e.cuda.as_ref().expect("GDS route has CUDA");
+            cuda.copy_to_device(dst, &buf)
+                .map_err(|e| cuda_error("cuMemcpyHtoD", &e))
+        });
+        if r.is_ok() {
+            self.e.count(&self.e.stats.gds_host_reads, 1);
+        }
+        self.bounce = buf;
+        r
     }
 
     /// Parses GDeflate segments and writes their tile descriptors; opens the write bracket of
@@ -904,20 +986,31 @@ impl Submitter {
         let base = s.dst_offset / window * window;
         let dst_rel = s.dst_offset - base;
         let src = slot.decode_src();
-        let (descs, bad) =
-            tile_descs(&stream, src.offset + s.at, dst_rel).map_err(|e| corrupt(&e))?;
-        if let Some((tile, e)) = bad.first() {
-            return Err(corrupt(&format!("tile {tile}: {e}")));
-        }
+        let descs = tile_descs(&stream, src.offset + s.at, dst_rel).map_err(|e| corrupt(&e))?;
         let tiles = descs.len() as u32;
-        let regions = match (&self.e.driver, src.address, s.dst.address) {
-            (Some(_), a, d) if a != 0 && d != 0 => {
-                regions_for_stream(&stream, a + s.at, d + s.dst_offset).map_err(|e| corrupt(&e))?
-            }
-            _ => Vec::new(),
+        let on_driver = match &self.e.driver {
+            None => None,
+            Some(d) => match driver_regions(&stream, src.address, s, d) {
+                Ok(regions) => Some(regions),
+                Err(why) => {
+                    // The driver's decoder cannot take it: the shader can, with per-tile checks.
+                    log::debug!(
+                        "GPU executor: GDeflate request into buffer {:#x} at {} decoded by the shader: {why}",
+                        s.dst.handle(),
+                        s.dst_offset
+                    );
+                    self.e.count(&self.e.stats.driver_fallbacks, 1);
+                    None
+                }
+            },
         };
-        let mut out = Vec::with_capacity(descs.len() * 16);
-        if regions.is_empty() {
+        let dispatched = !matches!(
+            (&self.e.driver, &on_driver),
+            (Some(DriverPath::Device(_)), Some(_))
+        );
+        let mut out = Vec::new();
+        if dispatched {
+            out.reserve(descs.len() * 16);
             for d in &descs {
                 out.extend_from_slice(&d.to_bytes());
             }
@@ -925,8 +1018,9 @@ impl Submitter {
         Ok((
             Decode {
                 first_tile,
-                tiles: if regions.is_empty() { tiles } else { 0 },
-                regions,
+                tiles: if dispatched { tiles } else { 0 },
+                driver: on_driver.is_some(),
+                regions: on_driver.unwrap_or_default(),
             },
             out,
         ))
@@ -1056,35 +1150,30 @@ impl Submitter {
             record_buffer_barrier(ctx, cmd, (P::TRANSFER, A::TRANSFER_WRITE), all);
         }
         let window = self.window();
-        let mut any_driver = false;
+        let mut regions: Vec<Region> = Vec::new();
         for s in segs {
             let Some(dec) = &s.gdeflate else { continue };
-            if !dec.regions.is_empty() {
-                any_driver = true;
+            regions.extend_from_slice(&dec.regions);
+            if dec.tiles == 0 {
                 continue;
             }
             let base = s.dst_offset / window * window;
             let set = slot.decode_set(&self.e.shader, &s.dst, base, window)?;
             // SAFETY: recording buffer; the set's buffers are alive (slot, entry held by seg).
             unsafe { self.e.shader.record(cmd, set, dec.first_tile, dec.tiles) };
-            self.e
-                .count(&self.e.stats.shader_tiles, u64::from(dec.tiles));
+            let counter = if dec.driver {
+                &self.e.stats.driver_tiles
+            } else {
+                &self.e.stats.shader_tiles
+            };
+            self.e.count(counter, u64::from(dec.tiles));
         }
-        if any_driver {
-            let driver = self
-                .e
-                .driver
-                .as_ref()
-                .expect("regions only with a driver path");
-            for s in segs {
-                if let Some(dec) = s.gdeflate.as_ref().filter(|d| !d.regions.is_empty()) {
-                    // SAFETY: recording buffer; regions address the slot and the destination,
-                    // both alive until the batch completes.
-                    unsafe { driver.record(cmd, &dec.regions) }?;
-                    self.e
-                        .count(&self.e.stats.driver_tiles, dec.regions.len() as u64);
-                }
-            }
+        if let (false, Some(DriverPath::Device(driver))) = (regions.is_empty(), &self.e.driver) {
+            // SAFETY: recording buffer; regions address the slot and the destinations, all alive
+            // until the batch completes.
+            unsafe { driver.record(cmd, &regions) }?;
+            self.e
+                .count(&self.e.stats.driver_tiles, regions.len() as u64);
         }
         // SAFETY: recording buffer.
         unsafe {
@@ -1100,6 +1189,26 @@ impl Submitter {
         }
         Ok(())
     }
+}
+
+/// The driver regions of a GDeflate segment, or why the driver's decoder cannot take it (no device
+/// address for the slot or the destination, a tile source or destination off a 4-byte boundary:
+/// the extension requires both aligned). The emulated path makes the same decision.
+fn driver_regions(
+    stream: &ds_gdeflate::TileStream<'_>,
+    src_address: u64,
+    s: &Seg,
+    driver: &DriverPath,
+) -> Result<Vec<Region>, String> {
+    if src_address == 0 || s.dst.address == 0 {
+        return Err("no device address for the staging memory or the destination".into());
+    }
+    let regions = regions_for_stream(stream, src_address + s.at, s.dst.address + s.dst_offset)
+        .map_err(|e| e.to_string())?;
+    Ok(match driver {
+        DriverPath::Device(_) => regions,
+        DriverPath::Emulated => Vec::new(),
+    })
 }
 
 /// The source bytes of a memory-source job.
@@ -1188,9 +1297,11 @@ fn complete_batch(e: &Engine, batch: Batch) {
     };
     let status: Option<Vec<u8>> = match &waited {
         Ok(())
-            if segs
-                .iter()
-                .any(|s| s.gdeflate.as_ref().is_some_and(|d| d.tiles > 0)) =>
+            if segs.iter().any(|s| {
+                s.gdeflate
+                    .as_ref()
+                    .is_some_and(|d| d.tiles > 0 && !d.driver)
+            }) =>
         {
             let n: u64 = segs
                 .iter()
@@ -1215,7 +1326,8 @@ fn complete_batch(e: &Engine, batch: Batch) {
             Err(err) => g.stop_with(device_error(err)),
             Ok(()) => {
                 if let (Some(d), Some(st)) = (&s.gdeflate, &status) {
-                    if let Some(k) = tile_error(st, d) {
+                    // The driver path (device or emulated) reports nothing per tile.
+                    if let Some(k) = tile_error(st, d).filter(|_| !d.driver) {
                         g.stop_with(k);
                     }
                 }

@@ -77,13 +77,31 @@ pub enum Route {
 }
 
 impl Route {
-    /// Every route, most direct first (the order `Auto` tries them in).
+    /// Every route.
     pub const ALL: [Route; 4] = [
         Route::Gds,
         Route::UploadHeap,
         Route::HostImport,
         Route::Staging,
     ];
+
+    /// The order [`RouteChoice::Auto`] tries routes in on a device of `device_type`. GDS first.
+    /// On a discrete GPU the upload heap comes last: the CPU writes file bytes into write-combined
+    /// device memory across PCIe, which measured 4x slower than host import or staging plus one
+    /// GPU copy on the H100 (docs/benchmarks.md). Elsewhere (integrated GPUs, lavapipe) device
+    /// memory is system memory and the upload heap saves a copy, so it comes right after GDS.
+    pub fn auto_order(device_type: ash::vk::PhysicalDeviceType) -> [Route; 4] {
+        if device_type == ash::vk::PhysicalDeviceType::DISCRETE_GPU {
+            [
+                Route::Gds,
+                Route::HostImport,
+                Route::Staging,
+                Route::UploadHeap,
+            ]
+        } else {
+            Route::ALL
+        }
+    }
 
     /// Short name for logs and tables.
     pub fn name(self) -> &'static str {
@@ -105,9 +123,10 @@ impl std::fmt::Display for Route {
 /// Which route to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RouteChoice {
-    /// The most direct route the device supports: GDS when CUDA and cuFile load and the device
-    /// can export memory, else the upload heap when the device has host-visible device-local
-    /// memory, else host import, else staging. Never fails for want of a route.
+    /// The fastest route the device supports, in [`Route::auto_order`]: GDS when CUDA and cuFile
+    /// load and the device can export memory; then, on discrete GPUs, host import, staging,
+    /// upload heap; elsewhere upload heap, host import, staging. Never fails for want of a
+    /// route.
     #[default]
     Auto,
     /// This route, or an error from [`GpuExecutor::new`] saying why it cannot run.
@@ -124,8 +143,19 @@ pub struct ExecutorConfig {
     pub staging_size: u64,
     /// Slots (batches in flight plus the one being filled). Default 3.
     pub staging_buffers: usize,
-    /// GDeflate decoder: the driver's memory decompression when available, or the shader.
+    /// GDeflate decoder. Default [`DecodePath::Auto`]: the validating shader, unless
+    /// `trusted_content` is set and the device has the driver's decoder. Requests the driver
+    /// cannot take (source or destination off a 4-byte boundary, a destination without a device
+    /// address) go to the shader, one request at a time. See docs/gpu.md, "Decode-path policy".
     pub decode: DecodePath,
+    /// The files come from a trusted source (the application's own packaged assets): Auto may
+    /// then decode on the driver's memory decompression, which does not detect corrupt data (a
+    /// corrupt tile completes with undefined bytes in its destination range). Default false.
+    pub trusted_content: bool,
+    /// Testing aid for devices without the driver's decoder (lavapipe): take the driver path's
+    /// decisions (which requests go to it, the alignment fallback, no per-tile status) while the
+    /// shader does the decoding. Default false.
+    pub emulate_driver_path: bool,
     /// Shader variant.
     pub variant: VariantChoice,
     /// Read files with io_uring (else pread). Default true; falls back to pread by itself.
@@ -146,6 +176,8 @@ impl Default for ExecutorConfig {
             staging_size: DEFAULT_STAGING_SIZE,
             staging_buffers: 3,
             decode: DecodePath::Auto,
+            trusted_content: false,
+            emulate_driver_path: false,
             variant: VariantChoice::Auto,
             io_uring: true,
             direct_to_mapped: true,
@@ -171,8 +203,15 @@ pub struct ExecutorStats {
     pub bytes_in: AtomicU64,
     /// GDeflate tiles decoded by the shader.
     pub shader_tiles: AtomicU64,
-    /// GDeflate tiles decoded by the driver's memory decompression.
+    /// GDeflate tiles decoded by the driver's memory decompression (or its emulation).
     pub driver_tiles: AtomicU64,
+    /// GDeflate requests the driver path could not take (alignment, no device address), decoded
+    /// by the shader instead.
+    pub driver_fallbacks: AtomicU64,
+    /// Segments read with `cuFileRead` on the GDS route.
+    pub gds_reads: AtomicU64,
+    /// Segments of files cuFile refused, read through host memory on the GDS route.
+    pub gds_host_reads: AtomicU64,
     /// File reads go through io_uring (else pread); set when the submit thread starts.
     pub io_uring: AtomicBool,
     /// The staging memory is registered with io_uring as fixed buffers.
@@ -231,7 +270,8 @@ impl GpuExecutor {
         self.engine.route
     }
 
-    /// Whether GDeflate requests decode on the driver's memory-decompression path (else shader).
+    /// Whether GDeflate requests may decode on the driver's memory-decompression path (else all
+    /// go to the shader).
     pub fn uses_driver_decompression(&self) -> bool {
         self.engine.uses_driver()
     }
