@@ -81,12 +81,13 @@ passed=0 failed=0 skipped=0
 run() {
     local name=$1; shift
     local t0=$(date +%s%N) rc=0
+    local label="$name $*${DSTORAGE_WINE_BACKEND:+ (backend $DSTORAGE_WINE_BACKEND)}"
     timeout 300 "$WINE" "$out/tests/$name.exe" "$@" || rc=$?
     local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     case $rc in
-        0) passed=$((passed + 1)); echo "ok   $name $* (${ms} ms)" ;;
-        77) skipped=$((skipped + 1)); echo "skip $name $* (${ms} ms)" ;;
-        *) failed=$((failed + 1)); echo "FAIL $name $* (exit $rc, ${ms} ms)" ;;
+        0) passed=$((passed + 1)); echo "ok   $label (${ms} ms)" ;;
+        77) skipped=$((skipped + 1)); echo "skip $label (${ms} ms)" ;;
+        *) failed=$((failed + 1)); echo "FAIL $label (exit $rc, ${ms} ms)" ;;
     esac
 }
 
@@ -112,6 +113,10 @@ run t_cancel
 run t_custom
 run t_custom builtin
 run t_gpu
+# The pread backend (DSTORAGE_WINE_BACKEND=pread) instead of io_uring.
+DSTORAGE_WINE_BACKEND=pread run t_read
+DSTORAGE_WINE_BACKEND=pread run t_errors
+DSTORAGE_WINE_BACKEND=pread run t_cancel
 
 echo "wine tests: $passed passed, $skipped skipped, $failed failed in $(( $(date +%s) - start )) s"
 [ "$failed" = 0 ] || exit 1
