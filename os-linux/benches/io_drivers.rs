@@ -1,20 +1,36 @@
 //! I/O driver benchmark (not a test): the queue on the io_uring backend
 //! against the queue on the pread backend and against `fio`'s io_uring
-//! engine, on the same file, block size and queue depth, in one run.
+//! engine, on the same file, block size and total queue depth, in one run.
 //!
 //! Cells: 4 KiB and 64 KiB random reads at queue depth 1, 32 and 256, and
 //! 1 MiB sequential reads at depth 8, each from the page cache and with
-//! O_DIRECT. The queue runs closed-loop: `depth` requests in flight, each
-//! completion callback enqueues the next one, for a fixed time. fio runs
-//! one job (`--ioengine=io_uring --numjobs=1`, its defaults otherwise).
-//! Destinations are 4 KiB-aligned so O_DIRECT reads land in place.
+//! O_DIRECT. Destinations are 4 KiB-aligned so O_DIRECT reads land in place.
+//!
+//! Engines (every one keeps exactly `qd` reads outstanding in all):
+//! * `pread`: the queue on the pread backend (one worker thread per core);
+//! * `uring`: the queue on io_uring with its default rings (one per core,
+//!   at most 16), 256 entries each;
+//! * `fio-N`: fio's io_uring engine with as many jobs as `uring` has rings
+//!   (fewer when `qd` is smaller), `qd / jobs` each, group reporting: the
+//!   same total depth spread over the same number of submitting threads;
+//! * `uring-1`: the queue on io_uring with one ring;
+//! * `fio-1`: fio's io_uring engine, one job of depth `qd`.
+//!
+//! `uring` is compared with `fio-N` and `uring-1` with `fio-1`: same
+//! threads, same total depth. The queue runs closed-loop: each completion
+//! callback enqueues and submits the next request, so every request pays
+//! the whole queue (enqueue, submit, executor, completion, callback); fio
+//! refills each job's depth as completions arrive.
 //!
 //! Run: `cargo bench -p ds-os-linux --bench io_drivers` or
 //! `scripts/bench_io.sh`. Environment: `DS_BENCH_SECS` (seconds per cell,
 //! default 2), `DS_BENCH_FILE_MB` (default 1024), `DS_BENCH_DIR` (where
 //! the file goes; O_DIRECT needs a file system that supports it),
-//! `DS_BENCH_FIO` (fio binary, default `fio` on PATH; missing = column
-//! left empty), `DS_BENCH_ONLY` (substring filter on cell names).
+//! `DS_BENCH_FIO` (fio binary, default `fio` on PATH; missing = columns
+//! left empty), `DS_BENCH_ONLY` (substring filter on cell names),
+//! `DS_BENCH_ENGINES` (comma list out of `pread,uring,fio,uring1,fio1`,
+//! default all), `DS_BENCH_RINGS` (rings of `uring` and jobs of `fio-N`,
+//! default one per core, at most 16).
 
 #![allow(unsafe_code)]
 
@@ -68,6 +84,22 @@ fn human(bytes: usize) -> String {
 struct Rate {
     ops: f64,
     bytes: f64,
+    /// CPU time of this process (all threads, user + system) per request,
+    /// in microseconds; not measured for fio.
+    cpu_us: Option<f64>,
+}
+
+/// CPU time used by this process so far (all threads, user + system).
+fn process_cpu() -> Duration {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `u` is a writable `rusage`; getrusage fills it and cannot
+    // fail for RUSAGE_SELF with a valid pointer.
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// Shared state of a closed-loop run.
@@ -121,6 +153,10 @@ impl Loop {
     }
 }
 
+fn warm_up_secs(secs: f64) -> f64 {
+    (secs / 8.0).min(0.5)
+}
+
 fn run_queue(queue: Queue, file: &FileRef, cell: Cell, file_len: u64, secs: f64) -> Rate {
     let queue = Arc::new(queue);
     let lp = Arc::new(Loop {
@@ -139,41 +175,70 @@ fn run_queue(queue: Queue, file: &FileRef, cell: Cell, file_len: u64, secs: f64)
     for b in 0..cell.depth {
         lp.issue(b);
     }
-    std::thread::sleep(Duration::from_secs_f64((secs / 8.0).min(0.5)));
-    let (d0, t0) = (lp.done.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(warm_up_secs(secs)));
+    let (d0, t0, c0) = (
+        lp.done.load(Ordering::Relaxed),
+        Instant::now(),
+        process_cpu(),
+    );
     std::thread::sleep(Duration::from_secs_f64(secs));
-    let (d1, t1) = (lp.done.load(Ordering::Relaxed), Instant::now());
+    let (d1, t1, c1) = (
+        lp.done.load(Ordering::Relaxed),
+        Instant::now(),
+        process_cpu(),
+    );
     lp.stop.store(true, Ordering::Relaxed);
     queue.wait_all(None).unwrap();
     let ops = (d1 - d0) as f64 / (t1 - t0).as_secs_f64();
     Rate {
         ops,
         bytes: ops * cell.block as f64,
+        cpu_us: Some((c1 - c0).as_secs_f64() * 1e6 / (d1 - d0).max(1) as f64),
     }
 }
 
-fn fio(bin: &str, path: &Path, cell: Cell, file_len: u64, secs: f64) -> Option<Rate> {
-    let out = Command::new(bin)
-        .args([
-            "--name=ds",
-            &format!("--filename={}", path.display()),
-            "--ioengine=io_uring",
-            &format!("--rw={}", if cell.sequential { "read" } else { "randread" }),
-            &format!("--bs={}", cell.block),
-            &format!("--iodepth={}", cell.depth),
-            &format!("--direct={}", u8::from(cell.direct)),
-            &format!("--size={file_len}"),
-            "--numjobs=1",
-            "--time_based",
-            &format!("--runtime={}ms", (secs * 1000.0) as u64),
-            &format!("--ramp_time={}ms", ((secs / 8.0).min(0.5) * 1000.0) as u64),
-            "--norandommap",
-            "--randrepeat=0",
-            "--invalidate=0",
-            "--output-format=json",
-        ])
-        .output()
-        .ok()?;
+/// fio's jobs and per-job depth for `jobs` submitting threads at total
+/// depth `depth`: never more jobs than outstanding reads.
+fn fio_shape(jobs: usize, depth: usize) -> (usize, usize) {
+    let jobs = jobs.clamp(1, depth);
+    (jobs, depth / jobs)
+}
+
+/// The fio options every run shares (besides file, size and time).
+const FIO_COMMON: &str = "--ioengine=io_uring --invalidate=0 --norandommap --randrepeat=0 \
+     --group_reporting --time_based (defaults otherwise: no fixed buffers, no registered \
+     files, no SQPOLL, iodepth_batch_submit=1)";
+
+fn fio(bin: &str, path: &Path, cell: Cell, jobs: usize, file_len: u64, secs: f64) -> Option<Rate> {
+    let (jobs, iodepth) = fio_shape(jobs, cell.depth);
+    let mut args = vec![
+        "--name=ds".to_owned(),
+        format!("--filename={}", path.display()),
+        "--ioengine=io_uring".into(),
+        format!("--rw={}", if cell.sequential { "read" } else { "randread" }),
+        format!("--bs={}", cell.block),
+        format!("--iodepth={iodepth}"),
+        format!("--direct={}", u8::from(cell.direct)),
+        format!("--numjobs={jobs}"),
+        "--group_reporting".into(),
+        "--time_based".into(),
+        format!("--runtime={}ms", (secs * 1000.0) as u64),
+        format!("--ramp_time={}ms", (warm_up_secs(secs) * 1000.0) as u64),
+        "--norandommap".into(),
+        "--randrepeat=0".into(),
+        "--invalidate=0".into(),
+        "--output-format=json".into(),
+    ];
+    if cell.sequential && jobs > 1 {
+        // Each job reads its own part of the file in order (as the queue's
+        // sequential stream has `qd` neighbouring blocks in flight).
+        let part = (file_len / jobs as u64) / cell.block as u64 * cell.block as u64;
+        args.push(format!("--size={part}"));
+        args.push(format!("--offset_increment={part}"));
+    } else {
+        args.push(format!("--size={file_len}"));
+    }
+    let out = Command::new(bin).args(&args).output().ok()?;
     if !out.status.success() {
         eprintln!(
             "fio failed: {}",
@@ -195,6 +260,7 @@ fn fio(bin: &str, path: &Path, cell: Cell, file_len: u64, secs: f64) -> Option<R
     Some(Rate {
         ops: num("\"iops\"")?,
         bytes: num("\"bw_bytes\"")?,
+        cpu_us: None,
     })
 }
 
@@ -231,13 +297,52 @@ fn warm_cache(path: &Path) {
     }
 }
 
+/// The engines to run (`DS_BENCH_ENGINES`).
+struct Engines {
+    pread: bool,
+    uring: bool,
+    fio: bool,
+    uring1: bool,
+    fio1: bool,
+}
+
+impl Engines {
+    fn from_env() -> Engines {
+        let list = std::env::var("DS_BENCH_ENGINES")
+            .unwrap_or_else(|_| "pread,uring,fio,uring1,fio1".into());
+        let has = |name: &str| list.split(',').any(|e| e.trim() == name);
+        Engines {
+            pread: has("pread"),
+            uring: has("uring"),
+            fio: has("fio"),
+            uring1: has("uring1"),
+            fio1: has("fio1"),
+        }
+    }
+}
+
+fn uring_queue(cell: Cell, rings: usize, stats: &UringStats) -> Queue {
+    QueueBuilder::new()
+        .capacity(1024)
+        .backend(Backend::IoUring(UringConfig {
+            rings,
+            direct: cell.direct,
+            stats: stats.clone(),
+            ..UringConfig::default()
+        }))
+        .build()
+        .unwrap()
+}
+
 fn main() {
     let secs = env_num("DS_BENCH_SECS", 2.0);
     let file_len = (env_num("DS_BENCH_FILE_MB", 1024.0) as u64) << 20;
     let dir = std::env::var_os("DS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let fio_bin = std::env::var("DS_BENCH_FIO").unwrap_or_else(|_| "fio".into());
     let only = std::env::var("DS_BENCH_ONLY").ok();
+    let engines = Engines::from_env();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rings = env_num("DS_BENCH_RINGS", UringConfig::default().rings as f64).max(1.0) as usize;
     let path = make_file(&dir, file_len);
     warm_cache(&path);
     let fio_version = Command::new(&fio_bin)
@@ -247,14 +352,30 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     println!(
-        "ds-os-linux I/O driver benchmark: {cores} cores, file {} MiB at {}, {secs} s per cell, fio: {}",
+        "ds-os-linux I/O driver benchmark: {cores} cores, file {} MiB at {}, {secs} s per cell \
+         after a {} s warm-up, fio: {}",
         file_len >> 20,
         path.display(),
+        warm_up_secs(secs),
         fio_version.as_deref().unwrap_or("not found")
     );
     println!(
-        "pread backend: {cores} threads; io_uring backend: {} rings of depth 256\n",
-        UringConfig::default().rings
+        "every engine keeps qd reads outstanding in all, on the same file and block size; the \
+         queue runs closed-loop (each completion callback enqueues and submits the next read)"
+    );
+    println!("  pread   = queue on the pread backend, {cores} worker threads");
+    println!("  uring   = queue on io_uring, {rings} rings x 256 entries, registered files");
+    println!("  fio-N   = fio, min({rings}, qd) jobs x (qd / jobs) depth (shown as jobs x depth)");
+    println!("  uring-1 = queue on io_uring, 1 ring x 256 entries");
+    println!("  fio-1   = fio, 1 job x qd depth");
+    println!("  fio options: {FIO_COMMON}");
+    println!(
+        "  CPU us per request: this process's CPU time (all threads, user + system) in the \
+         measured window over the requests completed in it"
+    );
+    println!(
+        "  targets (issue 4): uring >= 2x pread at qd >= 32; uring within 10% of fio-N and \
+         uring-1 within 10% of fio-1\n"
     );
     let mut cells = Vec::new();
     for direct in [false, true] {
@@ -276,10 +397,11 @@ fn main() {
         });
     }
     println!(
-        "| cell | pread MB/s (kIOPS) | io_uring MB/s (kIOPS) | fio io_uring MB/s (kIOPS) | io_uring / pread | io_uring / fio | io_uring_enter per SQE |"
+        "| cell | pread MB/s (kIOPS) | uring MB/s (kIOPS) | fio-N MB/s (kIOPS) | uring-1 MB/s (kIOPS) | fio-1 MB/s (kIOPS) | uring / pread | uring / fio-N | uring-1 / fio-1 | enters per SQE uring, uring-1 | CPU us per request pread, uring, uring-1 |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let file = FileRef::open(&path).unwrap();
+    let has_fio = fio_version.is_some();
     for cell in cells {
         let name = cell.name();
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
@@ -297,46 +419,76 @@ fn main() {
         } else {
             file.clone()
         };
-        let pread = run_queue(
-            QueueBuilder::new()
-                .capacity(1024)
-                .backend(Backend::Pread(PreadConfig { threads: cores }))
-                .build()
-                .unwrap(),
-            &pread_file,
-            cell,
-            file_len,
-            secs,
-        );
-        let stats = UringStats::default();
-        let uring = run_queue(
-            QueueBuilder::new()
-                .capacity(1024)
-                .backend(Backend::IoUring(UringConfig {
-                    direct: cell.direct,
-                    stats: stats.clone(),
-                    ..UringConfig::default()
-                }))
-                .build()
-                .unwrap(),
-            &file,
-            cell,
-            file_len,
-            secs,
-        );
-        let s = stats.snapshot();
-        let fio = fio_version
-            .as_ref()
-            .and_then(|_| fio(&fio_bin, &path, cell, file_len, secs));
-        let show = |r: Rate| format!("{:.0} ({:.1})", r.bytes / 1e6, r.ops / 1e3);
+        let pread = engines.pread.then(|| {
+            run_queue(
+                QueueBuilder::new()
+                    .capacity(1024)
+                    .backend(Backend::Pread(PreadConfig { threads: cores }))
+                    .build()
+                    .unwrap(),
+                &pread_file,
+                cell,
+                file_len,
+                secs,
+            )
+        });
+        let (stats_n, stats_1) = (UringStats::default(), UringStats::default());
+        let uring = engines.uring.then(|| {
+            run_queue(
+                uring_queue(cell, rings, &stats_n),
+                &file,
+                cell,
+                file_len,
+                secs,
+            )
+        });
+        let fio_n = (engines.fio && has_fio)
+            .then(|| fio(&fio_bin, &path, cell, rings, file_len, secs))
+            .flatten();
+        let uring1 = engines
+            .uring1
+            .then(|| run_queue(uring_queue(cell, 1, &stats_1), &file, cell, file_len, secs));
+        let fio_1 = (engines.fio1 && has_fio)
+            .then(|| fio(&fio_bin, &path, cell, 1, file_len, secs))
+            .flatten();
+        let show = |r: Option<Rate>| {
+            r.map_or_else(
+                || "-".into(),
+                |r| format!("{:.0} ({:.1})", r.bytes / 1e6, r.ops / 1e3),
+            )
+        };
+        let ratio = |a: Option<Rate>, b: Option<Rate>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}x", a.ops / b.ops),
+            _ => "-".into(),
+        };
+        let enters = |s: &UringStats, ran: bool| {
+            let s = s.snapshot();
+            if ran {
+                format!("{:.3}", s.enters as f64 / s.sqes.max(1) as f64)
+            } else {
+                "-".into()
+            }
+        };
+        let cpu = |r: Option<Rate>| {
+            r.and_then(|r| r.cpu_us)
+                .map_or_else(|| "-".into(), |c| format!("{c:.2}"))
+        };
+        let (jobs, iodepth) = fio_shape(rings, cell.depth);
         println!(
-            "| {name} | {} | {} | {} | {:.2}x | {} | {:.3} |",
+            "| {name} | {} | {} | {} [{jobs}x{iodepth}] | {} | {} | {} | {} | {} | {}, {} | {}, {}, {} |",
             show(pread),
             show(uring),
-            fio.map_or_else(|| "-".into(), show),
-            uring.ops / pread.ops,
-            fio.map_or_else(|| "-".into(), |f| format!("{:.2}x", uring.ops / f.ops)),
-            s.enters as f64 / s.sqes.max(1) as f64,
+            show(fio_n),
+            show(uring1),
+            show(fio_1),
+            ratio(uring, pread),
+            ratio(uring, fio_n),
+            ratio(uring1, fio_1),
+            enters(&stats_n, uring.is_some()),
+            enters(&stats_1, uring1.is_some()),
+            cpu(pread),
+            cpu(uring),
+            cpu(uring1),
         );
     }
 }

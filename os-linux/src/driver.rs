@@ -126,6 +126,33 @@ impl JobFeed {
     pub fn queue_name(&self) -> &str {
         &self.shared.name
     }
+
+    /// Registers the waker of workers that sleep outside `next_batch` (the
+    /// io_uring rings); see [`crate::queue::SleeperWaker`].
+    pub(crate) fn set_sleeper_waker(&self, waker: crate::queue::SleeperWaker) -> bool {
+        self.shared.sleeper_wakers[self.route].set(waker).is_ok()
+    }
+
+    /// Ready jobs of this route now, after a SeqCst fence. A worker about to
+    /// sleep where only the sleeper waker reaches it announces that first,
+    /// then calls this: either it sees the jobs, or the submitter (whose
+    /// waker issues the matching fence before reading the announcements)
+    /// sees it sleeping.
+    pub(crate) fn ready_hint(&self) -> usize {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        self.shared.ready_now(self.route)
+    }
+
+    /// Marks the calling worker thread as finishing this route's requests
+    /// (see [`crate::queue::LocalScope`]).
+    pub(crate) fn local_scope(&self) -> crate::queue::LocalScope {
+        crate::queue::LocalScope::new(&self.shared, self.route)
+    }
+
+    /// Wakes workers for ready jobs nobody is on the way to take.
+    pub(crate) fn wake_for_ready(&self) {
+        self.shared.wake_for_ready(self.route);
+    }
 }
 
 /// A destination that is a GPU buffer range.
@@ -156,7 +183,9 @@ pub struct IoParts<'a> {
 pub struct Job {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: RequestId,
-    pub(crate) payload: Option<Payload>,
+    /// Boxed: a job moves through several hands (batch, ring table,
+    /// completion), and a pointer moves cheaper than the payload.
+    pub(crate) payload: Option<Box<Payload>>,
     pub(crate) writing: bool,
     pub(crate) executor: &'static str,
 }
@@ -275,7 +304,7 @@ impl Job {
         let writing = self.writing;
         let Payload { desc, src, dst, .. } = self
             .payload
-            .as_mut()
+            .as_deref_mut()
             .expect("job payload present until finished");
         let (dst_file, destination) = match dst {
             DstStore::File { file, .. } => (Some(&*file), None),

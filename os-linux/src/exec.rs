@@ -115,17 +115,15 @@ pub fn run_job(mut job: Job, scratch: &mut Scratch, decompress_threads: usize) {
     if job.file().is_some_and(|f| f.is_closed()) {
         return job.fail(RequestErrorKind::FileClosed);
     }
-    let desc = job.desc().clone();
-    let result = match (desc.operation, desc.compression) {
+    let d = job.desc();
+    let (operation, compression, source, declared) =
+        (d.operation, d.compression, d.source, d.uncompressed_size);
+    let result = match (operation, compression) {
         (Operation::Write, _) => write_request(&mut job),
-        (Operation::Read, Compression::None) => read_plain(&mut job, &desc.source),
-        (Operation::Read, Compression::GDeflate) => read_gdeflate(
-            &mut job,
-            &desc.source,
-            desc.uncompressed_size,
-            scratch,
-            decompress_threads,
-        ),
+        (Operation::Read, Compression::None) => read_plain(&mut job, &source),
+        (Operation::Read, Compression::GDeflate) => {
+            read_gdeflate(&mut job, &source, declared, scratch, decompress_threads)
+        }
     };
     finish(job, result);
 }

@@ -11,10 +11,19 @@
 //! the terminal transition then *finishes* it: stats, error record, ordering
 //! epochs, the callback or the stored completion, and the slot's release.
 //!
-//! Locks: `sched` (unsubmitted and ready lists), `order` (epochs, error
-//! record) and each slot's payload mutex. None is held while user code
-//! (callbacks) runs, and no two are held at once except `sched` then a
-//! slot's mutex in `next_batch`.
+//! Locks: `pending` (unsubmitted list), `sched` (ready lists), `order`
+//! (epochs, error record) and each slot's payload mutex. None is held while
+//! user code (callbacks) runs, and no two are held at once except `pending`
+//! then `sched` in `submit` (so submissions reach the ready lists in
+//! order). Enqueuing threads touch `pending`, executors `sched`.
+//!
+//! Waking executors (see `docs/design.md`, "Waking executors"): the queue
+//! counts the workers of each route that sleep in `next_batch` and wakes
+//! only as many of them as there are jobs nobody is on the way to take; a
+//! worker takes its share of the ready jobs (the rest is left to the idle
+//! workers it then wakes); and a built-in worker finishing requests (so
+//! running their callbacks) wakes nobody for the requests those callbacks
+//! submit, since it looks at the ready list itself right after.
 
 use crate::driver::{Driver, FeedHooks, Job, JobFeed};
 use crate::error::{BuildError, EnqueueError, Rejected, RequestError, WaitError};
@@ -27,8 +36,9 @@ use ds_core::{
     CancelScope, CancelStep, Compression, DestinationKinds, IdRing, Priority, RequestCell,
     RequestId, SlotTable, State, Status, WeakCancel,
 };
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -208,16 +218,20 @@ impl QueueBuilder {
             table,
             slots: (0..cap).map(|_| Mutex::new(SlotData::default())).collect(),
             meta: (0..cap).map(|_| AtomicU8::new(0)).collect(),
+            pending: Mutex::new(ring()),
             sched: Mutex::new(Sched {
-                pending: ring(),
                 ready: routes
                     .iter()
                     .map(|_| std::array::from_fn(|_| ring()))
                     .collect(),
+                idle: routes.iter().map(|_| 0).collect(),
+                notified: routes.iter().map(|_| 0).collect(),
                 closed: false,
             }),
+            ready_count: routes.iter().map(|_| ReadyCount::default()).collect(),
             route_cv: routes.iter().map(|_| Condvar::new()).collect(),
             hooks: routes.iter().map(|_| OnceLock::new()).collect(),
+            sleeper_wakers: routes.iter().map(|_| OnceLock::new()).collect(),
             routes,
             order: Mutex::new(Order::new(cap)),
             counters: Counters::new(),
@@ -270,7 +284,7 @@ pub(crate) struct Route {
 
 #[derive(Default)]
 struct SlotData {
-    payload: Option<Payload>,
+    payload: Option<Box<Payload>>,
     done: Option<Completion>,
 }
 
@@ -278,11 +292,104 @@ struct SlotData {
 type Ring = IdRing<Box<[RequestId]>>;
 
 struct Sched {
-    /// Enqueued, not yet submitted (requests and ordering commands).
-    pending: Ring,
     /// Per route, per urgency (0 = realtime): submitted requests.
     ready: Box<[[Ring; Priority::COUNT]]>,
+    /// Per route: workers blocked in `next_batch`.
+    idle: Box<[usize]>,
+    /// Per route: how many of those were notified and have not run yet.
+    notified: Box<[usize]>,
     closed: bool,
+}
+
+impl Sched {
+    /// Entries on the ready lists of `route` (stale ones of requests
+    /// cancelled there included).
+    fn ready_len(&self, route: usize) -> usize {
+        self.ready[route].iter().map(IdRing::len).sum()
+    }
+}
+
+/// A route's ready-list length, mirrored outside the lock on its own cache
+/// line, so workers can see "nothing to take" without locking.
+#[derive(Default)]
+#[repr(align(128))]
+struct ReadyCount(AtomicUsize);
+
+/// Wakes decided under the `sched` lock, made after it is released.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Wake {
+    route: usize,
+    /// Idle workers to notify (`usize::MAX`: all).
+    notify: usize,
+    /// Jobs left for workers that sleep elsewhere (io_uring rings waiting
+    /// in the kernel), for the route's sleeper waker.
+    sleepers: usize,
+}
+
+/// Wakes executors that sleep somewhere other than `next_batch` (the
+/// io_uring rings, in `io_uring_enter`) for `jobs` ready jobs nobody else
+/// is on the way to take (`usize::MAX`: wake every one, at shutdown).
+pub(crate) type SleeperWaker = Box<dyn Fn(usize) + Send + Sync>;
+
+/// The route a built-in worker thread serves while it finishes requests
+/// (see [`LocalScope`]).
+#[derive(Clone, Copy, Default)]
+struct Local {
+    /// Address of the queue's `Shared` (0: none).
+    queue: usize,
+    route: usize,
+    /// A submit of this thread left jobs for it to take.
+    deferred: bool,
+}
+
+thread_local! {
+    static LOCAL: Cell<Local> = const { Cell::new(Local { queue: 0, route: 0, deferred: false }) };
+}
+
+/// While alive, requests that the current thread (a built-in executor's
+/// worker, running completion callbacks) submits to its own route wake no
+/// other worker: the worker looks at the ready list itself as soon as the
+/// scope ends, takes its share and wakes idle workers for the rest. Ending
+/// it says whether such jobs were left (for a worker that cannot take them
+/// at once, see [`LocalScope::end`]).
+pub(crate) struct LocalScope {
+    shared: Arc<Shared>,
+    route: usize,
+}
+
+impl LocalScope {
+    pub(crate) fn new(shared: &Arc<Shared>, route: usize) -> LocalScope {
+        LOCAL.with(|l| {
+            l.set(Local {
+                queue: Arc::as_ptr(shared) as usize,
+                route,
+                deferred: false,
+            })
+        });
+        LocalScope {
+            shared: shared.clone(),
+            route,
+        }
+    }
+
+    /// Ends the scope; true if this thread submitted jobs to its route
+    /// meanwhile. A worker that will not call `next_batch` /
+    /// `try_next_batch` right away must then call [`Shared::wake_for_ready`].
+    pub(crate) fn end(self) -> bool {
+        let deferred = LOCAL.with(|l| l.replace(Local::default())).deferred;
+        std::mem::forget(self);
+        deferred
+    }
+}
+
+impl Drop for LocalScope {
+    fn drop(&mut self) {
+        // Left by a panic: nobody may look at the deferred jobs soon, so
+        // wake workers for them now.
+        if LOCAL.with(|l| l.replace(Local::default())).deferred {
+            self.shared.wake_for_ready(self.route);
+        }
+    }
 }
 
 /// Per-slot routing byte: route index (low 4 bits), urgency (bits 4..6),
@@ -298,9 +405,13 @@ pub(crate) struct Shared {
     pub(crate) table: SlotTable<Box<[RequestCell]>>,
     slots: Box<[Mutex<SlotData>]>,
     meta: Box<[AtomicU8]>,
+    /// Enqueued, not yet submitted (requests and ordering commands).
+    pending: Mutex<Ring>,
     sched: Mutex<Sched>,
+    ready_count: Box<[ReadyCount]>,
     route_cv: Box<[Condvar]>,
     pub(crate) hooks: Box<[OnceLock<FeedHooks>]>,
+    pub(crate) sleeper_wakers: Box<[OnceLock<SleeperWaker>]>,
     pub(crate) routes: Vec<Route>,
     order: Mutex<Order>,
     counters: Counters,
@@ -348,16 +459,101 @@ impl Shared {
         }
     }
 
+    /// The ready-list length of `route` as last published (Relaxed).
+    pub(crate) fn ready_now(&self, route: usize) -> usize {
+        self.ready_count[route].0.load(Ordering::Relaxed)
+    }
+
+    /// Mirrors the ready-list length of `route` for lock-free readers.
+    fn publish_ready(&self, s: &Sched, route: usize) {
+        // Relaxed: readers that must not miss jobs (a ring about to sleep
+        // in the kernel) pair SeqCst fences with the waker's, see
+        // `JobFeed::ready_hint`; others only use it as a hint.
+        self.ready_count[route]
+            .0
+            .store(s.ready_len(route), Ordering::Relaxed);
+    }
+
+    /// Decides which workers of `route` to wake for the jobs on its ready
+    /// list that nobody is on the way to take: an idle worker (sleeping in
+    /// `next_batch`) per such job, as many as there are; if none is idle,
+    /// the route's sleepers (rings waiting in the kernel).
+    fn plan_wake(&self, s: &mut Sched, route: usize) -> Wake {
+        let unclaimed = s.ready_len(route).saturating_sub(s.notified[route]);
+        let free = s.idle[route].saturating_sub(s.notified[route]);
+        let notify = free.min(unclaimed);
+        s.notified[route] += notify;
+        Wake {
+            route,
+            // Every idle worker: one futex call instead of several.
+            notify: if notify > 1 && notify == free {
+                usize::MAX
+            } else {
+                notify
+            },
+            sleepers: if notify == 0 { unclaimed } else { 0 },
+        }
+    }
+
+    /// Makes the wakes decided by [`Shared::plan_wake`] (without the lock).
+    fn wake(&self, w: Wake) {
+        match w.notify {
+            0 => {}
+            usize::MAX => self.route_cv[w.route].notify_all(),
+            n => (0..n).for_each(|_| self.route_cv[w.route].notify_one()),
+        }
+        if w.sleepers > 0 {
+            if let Some(waker) = self.sleeper_wakers[w.route].get() {
+                waker(w.sleepers);
+            }
+        }
+    }
+
+    /// Wakes workers for the ready jobs of `route` nobody is on the way to
+    /// take (a worker that deferred jobs in a [`LocalScope`] and cannot take
+    /// them now).
+    pub(crate) fn wake_for_ready(&self, route: usize) {
+        let w = self.plan_wake(&mut lock(&self.sched), route);
+        self.wake(w);
+    }
+
+    /// True (and noted) when the current thread is a built-in worker of
+    /// `route` of this queue inside a [`LocalScope`]: it takes what it
+    /// submits itself.
+    fn defer_to_local(&self, route: usize) -> bool {
+        LOCAL.with(|l| {
+            let mut v = l.get();
+            let mine = v.queue == self as *const Shared as usize && v.route == route;
+            if mine {
+                v.deferred = true;
+                l.set(v);
+            }
+            mine
+        })
+    }
+
     /// Moves every pending entry to Submitted; requests go to their
     /// executor's ready list. Returns whether an ordering command was
     /// submitted (then retirement must be attempted).
     fn submit(&self) -> bool {
-        let mut woke = vec![0usize; self.routes.len()];
+        // Jobs per route; on the stack for the usual few routes.
+        let mut small = [0usize; 4];
+        let mut large = Vec::new();
+        let routes = self.routes.len();
+        let pushed: &mut [usize] = if routes <= small.len() {
+            &mut small[..routes]
+        } else {
+            large.resize(routes, 0);
+            &mut large
+        };
+        let mut wakes = [Wake::default(); 4];
+        let mut more_wakes = Vec::new();
         let mut markers = false;
         {
+            let mut pending = lock(&self.pending);
             let mut s = lock(&self.sched);
             let s = &mut *s;
-            while let Some(id) = s.pending.pop() {
+            while let Some(id) = pending.pop() {
                 if self.cell(id).submit(id).is_err() {
                     continue; // cancelled before submission
                 }
@@ -369,17 +565,34 @@ impl Shared {
                 let route = (meta & 0x0F) as usize;
                 let urgency = ((meta >> 4) & 0x07) as usize;
                 self.push_ready(&mut s.ready[route][urgency], id);
-                woke[route] += 1;
+                pushed[route] += 1;
+            }
+            let mut n = 0;
+            for (route, &count) in pushed.iter().enumerate() {
+                if count == 0 {
+                    continue;
+                }
+                self.publish_ready(s, route);
+                if self.defer_to_local(route) {
+                    continue;
+                }
+                let w = self.plan_wake(s, route);
+                if n < wakes.len() {
+                    wakes[n] = w;
+                } else {
+                    more_wakes.push(w);
+                }
+                n += 1;
             }
         }
-        for (route, n) in woke.into_iter().enumerate() {
-            if n == 0 {
-                continue;
+        for &w in wakes.iter().chain(&more_wakes) {
+            if w != Wake::default() {
+                self.wake(w);
             }
-            if n == 1 {
-                self.route_cv[route].notify_one();
-            } else {
-                self.route_cv[route].notify_all();
+        }
+        for (route, &count) in pushed.iter().enumerate() {
+            if count == 0 {
+                continue;
             }
             if let Some(wake) = self.hooks[route].get().and_then(|h| h.wake.as_ref()) {
                 wake();
@@ -388,7 +601,10 @@ impl Shared {
         markers
     }
 
-    /// Moves up to `max` started jobs of `route` into `out`.
+    /// Moves the share of the started jobs of `route` that falls to the
+    /// calling worker (at most `max`) into `out`: the ready jobs divided by
+    /// the workers (this one and the idle ones), so work spreads over the
+    /// workers; idle workers are then woken for what is left.
     pub(crate) fn next_batch(
         self: &Arc<Self>,
         route: usize,
@@ -396,20 +612,43 @@ impl Shared {
         max: usize,
         block: bool,
     ) -> bool {
-        let mut ids: Vec<RequestId> = Vec::with_capacity(max);
-        {
+        // Relaxed: a stale zero only makes this non-blocking look come back
+        // empty-handed; callers look again (rings after a SeqCst fence
+        // before they sleep, see `JobFeed::ready_hint`).
+        if !block && self.ready_count[route].0.load(Ordering::Relaxed) == 0 {
+            return true;
+        }
+        let before = out.len();
+        let executor = self.routes[route].executor;
+        let wake = {
             let mut s = lock(&self.sched);
             loop {
-                for ring in s.ready[route].iter_mut() {
-                    while ids.len() < max {
-                        let Some(id) = ring.pop() else { break };
-                        if self.cell(id).start(id).is_ok() {
-                            ids.push(id);
+                let ready = s.ready_len(route);
+                if ready > 0 {
+                    let share = ready.div_ceil(1 + s.idle[route]).min(max);
+                    let mut taken = 0;
+                    for ring in s.ready[route].iter_mut() {
+                        while taken < share {
+                            let Some(id) = ring.pop() else { break };
+                            if self.cell(id).start(id).is_ok() {
+                                // The payload is moved in below, outside
+                                // the lock: the request is InFlight and
+                                // only its executor takes it.
+                                out.push(Job {
+                                    shared: self.clone(),
+                                    id,
+                                    payload: None,
+                                    writing: false,
+                                    executor,
+                                });
+                                taken += 1;
+                            }
                         }
                     }
-                }
-                if !ids.is_empty() {
-                    break;
+                    self.publish_ready(&s, route);
+                    if taken > 0 {
+                        break self.plan_wake(&mut s, route);
+                    }
                 }
                 if s.closed {
                     return false;
@@ -417,31 +656,27 @@ impl Shared {
                 if !block {
                     return true;
                 }
+                s.idle[route] += 1;
                 s = self.route_cv[route]
                     .wait(s)
                     .unwrap_or_else(PoisonError::into_inner);
+                s.idle[route] -= 1;
+                s.notified[route] = s.notified[route].saturating_sub(1);
             }
-        }
-        let executor = self.routes[route].executor;
-        for id in ids {
-            let payload = lock(self.slot(id)).payload.take();
-            debug_assert!(payload.is_some(), "started request without payload");
-            out.push(Job {
-                shared: self.clone(),
-                id,
-                payload,
-                writing: false,
-                executor,
-            });
+        };
+        self.wake(wake);
+        for job in &mut out[before..] {
+            job.payload = lock(self.slot(job.id)).payload.take();
+            debug_assert!(job.payload.is_some(), "started request without payload");
         }
         true
     }
 
     /// Finishes a request whose terminal transition the caller made (or,
     /// for `Cancelled` from InFlight, whose executor noticed it).
-    pub(crate) fn finish(&self, id: RequestId, mut payload: Payload, outcome: Outcome) {
+    pub(crate) fn finish(&self, id: RequestId, mut payload: Box<Payload>, outcome: Outcome) {
         let latency = payload.enqueued_at.elapsed();
-        let c = &self.counters;
+        let c = self.counters.mine();
         // Relaxed counter updates: statistics only.
         match &outcome {
             Outcome::Complete { bytes } => {
@@ -742,7 +977,7 @@ impl Queue {
             // Relaxed: published by the Release CAS that makes the slot
             // Pending, which every reader of `meta` has observed first.
             sh.meta[id.index() as usize].store(meta, Ordering::Relaxed);
-            lock(sh.slot(id)).payload = Some(Payload {
+            lock(sh.slot(id)).payload = Some(Box::new(Payload {
                 desc: desc.take().expect("desc moved once"),
                 src,
                 dst,
@@ -750,7 +985,7 @@ impl Queue {
                 enqueued_at: Instant::now(),
                 seq,
                 epoch,
-            });
+            }));
         });
         let id = match result {
             Ok(id) => id,
@@ -765,7 +1000,7 @@ impl Queue {
             }
         };
         // Relaxed: statistic.
-        sh.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        sh.counters.mine().enqueued.fetch_add(1, Ordering::Relaxed);
         self.push_pending(id);
         Ok(id)
     }
@@ -773,14 +1008,13 @@ impl Queue {
     fn push_pending(&self, id: RequestId) {
         let sh = &*self.shared;
         let auto = {
-            let mut s = lock(&sh.sched);
-            if s.pending.push(id).is_err() {
-                s.pending
-                    .retain(|p| sh.table.get(p).is_some_and(|w| w.state() == State::Pending));
-                let pushed = s.pending.push(id);
+            let mut pending = lock(&sh.pending);
+            if pending.push(id).is_err() {
+                pending.retain(|p| sh.table.get(p).is_some_and(|w| w.state() == State::Pending));
+                let pushed = pending.push(id);
                 debug_assert!(pushed.is_ok(), "pending ring over capacity");
             }
-            s.pending.len() >= sh.capacity / 2
+            pending.len() >= sh.capacity / 2
         };
         if auto {
             self.submit();
@@ -1040,7 +1274,7 @@ impl Queue {
     /// Capacity, free slots, auto-submit distance.
     pub fn info(&self) -> QueueInfo {
         let sh = &*self.shared;
-        let pending = lock(&sh.sched).pending.len();
+        let pending = lock(&sh.pending).len();
         QueueInfo {
             name: sh.name.clone(),
             capacity: sh.capacity,
@@ -1065,6 +1299,9 @@ impl Queue {
             cv.notify_all();
             if let Some(wake) = sh.hooks[route].get().and_then(|h| h.wake.as_ref()) {
                 wake();
+            }
+            if let Some(wake) = sh.sleeper_wakers[route].get() {
+                wake(usize::MAX);
             }
         }
         let drivers = std::mem::take(&mut *lock(&self.drivers));

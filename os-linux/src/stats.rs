@@ -1,11 +1,12 @@
-//! Per-queue counters and a lock-free latency histogram.
+//! Per-queue counters (sharded by thread) and a lock-free latency
+//! histogram.
 //!
 //! The histogram is log-linear: values below 16 ns get one bucket each;
 //! above, each power of two is split into 16 equal sub-buckets, so a
 //! reported percentile is within 1/16 (6.25 %) of the true value. Recording
 //! is one relaxed `fetch_add`, so workers never contend on a lock for it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 const SUB_BITS: u32 = 4;
@@ -50,13 +51,21 @@ impl Histogram {
     }
 
     /// The value at quantile `q` (0..=1), or zero when empty.
+    #[cfg(test)]
     pub(crate) fn quantile(&self, q: f64) -> u64 {
-        let snapshot: Vec<u64> = self
-            .counts
-            .iter()
-            // Relaxed: snapshot of a statistic.
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
+        Self::quantile_of(&[self], q)
+    }
+
+    /// The value at quantile `q` (0..=1) of the histograms taken together,
+    /// or zero when all are empty.
+    pub(crate) fn quantile_of(parts: &[&Histogram], q: f64) -> u64 {
+        let mut snapshot = vec![0u64; BUCKETS];
+        for h in parts {
+            for (sum, c) in snapshot.iter_mut().zip(h.counts.iter()) {
+                // Relaxed: snapshot of a statistic.
+                *sum += c.load(Ordering::Relaxed);
+            }
+        }
         let total: u64 = snapshot.iter().sum();
         if total == 0 {
             return 0;
@@ -73,50 +82,84 @@ impl Histogram {
     }
 }
 
-/// A counter on its own cache line: the enqueuing thread and the workers
-/// update different counters, and must not invalidate each other's line.
-#[repr(align(64))]
-pub(crate) struct Padded(pub(crate) AtomicU64);
+/// One shard of a queue's counters, on cache lines of its own.
+#[repr(align(128))]
+pub(crate) struct Shard {
+    pub(crate) enqueued: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) latency: Histogram,
+}
 
-impl std::ops::Deref for Padded {
-    type Target = AtomicU64;
-    fn deref(&self) -> &AtomicU64 {
-        &self.0
+impl Shard {
+    fn new() -> Self {
+        Shard {
+            enqueued: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            latency: Histogram::new(),
+        }
     }
 }
 
-/// Atomic counters of one queue.
+/// Most shards a queue's counters have.
+const MAX_SHARDS: usize = 16;
+
+/// Counter shard of each thread: threads are numbered in order of their
+/// first update, so up to `MAX_SHARDS` threads never share a shard.
+fn thread_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        // Relaxed: only has to hand out distinct numbers.
+        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
+}
+
+/// Atomic counters of one queue, sharded by thread: the enqueuing threads
+/// and the workers each update their own shard (no cache line bounces
+/// between cores on every request), and a snapshot adds the shards up.
 pub(crate) struct Counters {
-    pub(crate) enqueued: Padded,
-    pub(crate) completed: Padded,
-    pub(crate) failed: Padded,
-    pub(crate) cancelled: Padded,
-    pub(crate) bytes: Padded,
-    pub(crate) latency: Histogram,
+    shards: Box<[Shard]>,
 }
 
 impl Counters {
     pub(crate) fn new() -> Self {
+        let n = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_SHARDS)
+            .next_power_of_two();
         Counters {
-            enqueued: Padded(AtomicU64::new(0)),
-            completed: Padded(AtomicU64::new(0)),
-            failed: Padded(AtomicU64::new(0)),
-            cancelled: Padded(AtomicU64::new(0)),
-            bytes: Padded(AtomicU64::new(0)),
-            latency: Histogram::new(),
+            shards: (0..n).map(|_| Shard::new()).collect(),
         }
+    }
+
+    /// The calling thread's shard.
+    pub(crate) fn mine(&self) -> &Shard {
+        &self.shards[thread_number() & (self.shards.len() - 1)]
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
         // Relaxed loads: counters are independent statistics.
+        let sum = |f: fn(&Shard) -> &AtomicU64| -> u64 {
+            self.shards
+                .iter()
+                .map(|s| f(s).load(Ordering::Relaxed))
+                .sum()
+        };
+        let latency: Vec<&Histogram> = self.shards.iter().map(|s| &s.latency).collect();
         Stats {
-            enqueued: self.enqueued.load(Ordering::Relaxed),
-            completed: self.completed.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            cancelled: self.cancelled.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            latency_p50: Duration::from_nanos(self.latency.quantile(0.50)),
-            latency_p99: Duration::from_nanos(self.latency.quantile(0.99)),
+            enqueued: sum(|s| &s.enqueued),
+            completed: sum(|s| &s.completed),
+            failed: sum(|s| &s.failed),
+            cancelled: sum(|s| &s.cancelled),
+            bytes: sum(|s| &s.bytes),
+            latency_p50: Duration::from_nanos(Histogram::quantile_of(&latency, 0.50)),
+            latency_p99: Duration::from_nanos(Histogram::quantile_of(&latency, 0.99)),
         }
     }
 }

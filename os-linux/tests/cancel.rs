@@ -319,7 +319,7 @@ fn cancel_vs_completion_race_many_iterations() {
         let results = canceller.join().unwrap();
         q.wait_all(None).unwrap();
         let mut cancelled = 0;
-        let mut tried = vec![false; PER];
+        let mut tried = [false; PER];
         for &(i, _) in &results {
             tried[i] = true;
         }

@@ -10,6 +10,7 @@
 //! descriptors closed) whenever the ring goes idle or the table is full.
 
 use super::ring::{Ring, Target};
+use super::IdHash;
 use crate::file::{FileRef, WeakFile};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ struct Entry {
 
 /// The file cache of one ring.
 pub struct FileCache {
-    map: HashMap<usize, Entry>,
+    map: HashMap<usize, Entry, IdHash>,
     free: Vec<u32>,
 }
 
@@ -66,7 +67,7 @@ impl FileCache {
     /// A cache using the ring's fixed file table (if it has one).
     pub fn new(ring: &Ring) -> FileCache {
         FileCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             free: (0..ring.file_slots()).rev().collect(),
         }
     }

@@ -7,9 +7,12 @@
 //!   so requests spread over the rings by availability.
 //! * Batching: the SQEs of all jobs a ring took are handed to the kernel in
 //!   one `io_uring_enter`, which also waits for the next completion.
-//! * Waking: a ring sleeping in `io_uring_enter` is woken for new jobs or a
-//!   cancel through an eventfd whose read is always queued on the ring; an
-//!   idle ring (nothing in flight) sleeps on the queue instead.
+//! * Waking: an idle ring (nothing in flight) sleeps on the queue, which
+//!   wakes idle workers only for jobs nobody else is on the way to take. A
+//!   ring sleeping in `io_uring_enter` with work in flight is woken through
+//!   an eventfd whose read is always queued on the ring: for a cancel, and
+//!   for new jobs only when no idle ring can take them, one ring per batch
+//!   of jobs (claimed with a compare-and-swap, so one wake per sleep).
 //! * Registered files and buffers: each ring keeps a fixed file table (see
 //!   [`files`]) and registers its aligned bounce/staging pool as a fixed
 //!   buffer; reads into caller memory use plain `READ` (registering caller
@@ -42,8 +45,9 @@ pub use ring::{IoOp, Ring, RingCounters, RingOptions, Target, UringError};
 use crate::driver::{Driver, FeedHooks, JobFeed};
 use crate::pread::{PreadConfig, PreadDriver};
 use ds_core::{DestinationKinds, RequestId};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -105,6 +109,16 @@ struct StatsInner {
     rings: AtomicU64,
     rings_with_fixed_buffers: AtomicU64,
     rings_with_fixed_files: AtomicU64,
+    /// One block per ring ever started with these stats.
+    per_ring: Mutex<Vec<Arc<RingStats>>>,
+}
+
+/// The running totals of one ring, written only by its thread (plain
+/// stores, no read-modify-write) on a cache line of their own, so rings
+/// never contend on statistics; snapshots add them up.
+#[derive(Default)]
+#[repr(align(128))]
+struct RingStats {
     sqes: AtomicU64,
     enters: AtomicU64,
     fixed_buffer_ops: AtomicU64,
@@ -112,6 +126,17 @@ struct StatsInner {
     direct_reads: AtomicU64,
     bounced_reads: AtomicU64,
     cancels_sent: AtomicU64,
+}
+
+impl StatsInner {
+    fn add_ring(&self) -> Arc<RingStats> {
+        let block = Arc::new(RingStats::default());
+        self.per_ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(block.clone());
+        block
+    }
 }
 
 /// A shared handle to the driver's counters.
@@ -157,18 +182,26 @@ impl UringStats {
         let s = &self.0;
         // Relaxed: independent statistics.
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        UringSnapshot {
+        let mut snap = UringSnapshot {
             rings: g(&s.rings),
             rings_with_fixed_buffers: g(&s.rings_with_fixed_buffers),
             rings_with_fixed_files: g(&s.rings_with_fixed_files),
-            sqes: g(&s.sqes),
-            enters: g(&s.enters),
-            fixed_buffer_ops: g(&s.fixed_buffer_ops),
-            fixed_file_ops: g(&s.fixed_file_ops),
-            direct_reads: g(&s.direct_reads),
-            bounced_reads: g(&s.bounced_reads),
-            cancels_sent: g(&s.cancels_sent),
+            ..UringSnapshot::default()
+        };
+        let blocks = s
+            .per_ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for b in blocks.iter() {
+            snap.sqes += g(&b.sqes);
+            snap.enters += g(&b.enters);
+            snap.fixed_buffer_ops += g(&b.fixed_buffer_ops);
+            snap.fixed_file_ops += g(&b.fixed_file_ops);
+            snap.direct_reads += g(&b.direct_reads);
+            snap.bounced_reads += g(&b.bounced_reads);
+            snap.cancels_sent += g(&b.cancels_sent);
         }
+        snap
     }
 }
 
@@ -180,13 +213,23 @@ struct Hub {
     stats: UringStats,
     /// Whether a refused pool registration was already logged as a warning.
     pool_warned: AtomicBool,
+    /// Most jobs a ring takes at a time (`UringConfig::batch`).
+    batch: usize,
+    /// Where the next search for a sleeping ring starts (spreads wakes).
+    rotor: AtomicUsize,
 }
 
-/// The part of a ring that other threads reach.
+/// The part of a ring that other threads reach, on cache lines of its own
+/// (each ring writes its `sleeping` flag every loop turn).
+#[repr(align(128))]
 struct RingHandle {
     eventfd: OwnedFd,
-    /// Set while the ring waits in `io_uring_enter` with work in flight.
+    /// Set while the ring waits in `io_uring_enter` with work in flight and
+    /// room for more; cleared by the ring when it returns, or by the waker
+    /// that claims it.
     sleeping: AtomicBool,
+    /// Set when `inbox` got an id, so the ring locks it only then.
+    has_cancels: AtomicBool,
     /// Requests whose strong cancel asked this ring to abort them.
     inbox: Mutex<Vec<RequestId>>,
 }
@@ -199,12 +242,40 @@ impl RingHandle {
 }
 
 impl Hub {
-    fn wake_sleepers(&self) {
-        for r in &self.rings {
-            // SeqCst: pairs with the ring's SeqCst store of `sleeping` before
-            // its last look at the queue (see worker.rs, "sleeping").
-            if r.sleeping.load(Ordering::SeqCst) {
+    /// The queue's sleeper waker: wakes one sleeping ring per `batch` of
+    /// `jobs` (at least one), or every ring for `usize::MAX` (shutdown).
+    fn wake_sleepers(&self, jobs: usize) {
+        if jobs == usize::MAX {
+            for r in &self.rings {
                 r.wake();
+            }
+            return;
+        }
+        // SeqCst fence: pairs with the one in `JobFeed::ready_hint`, which a
+        // ring issues between announcing `sleeping` and its last look at the
+        // queue, and follows the submitter's update of the ready count:
+        // either the ring sees the jobs, or this sees the ring sleeping.
+        fence(Ordering::SeqCst);
+        let want = jobs.div_ceil(self.batch).max(1);
+        let n = self.rings.len();
+        // Relaxed: only spreads the search; races are harmless.
+        let start = self.rotor.load(Ordering::Relaxed);
+        self.rotor.store(start.wrapping_add(1), Ordering::Relaxed);
+        let mut woken = 0;
+        for i in 0..n {
+            let r = &self.rings[(start + i) % n];
+            // Relaxed load (ordered by the fence above), then the claim:
+            // AcqRel so a ring is woken at most once per sleep.
+            if r.sleeping.load(Ordering::Relaxed)
+                && r.sleeping
+                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                r.wake();
+                woken += 1;
+                if woken == want {
+                    break;
+                }
             }
         }
     }
@@ -226,6 +297,9 @@ impl Hub {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(id);
+            // Release: the id pushed above is in the inbox when the ring
+            // sees the flag (it then takes the inbox's lock anyway).
+            r.has_cancels.store(true, Ordering::Release);
             r.wake();
         }
     }
@@ -285,6 +359,40 @@ pub fn driver_or_pread(config: UringConfig) -> Box<dyn Driver> {
     }
 }
 
+/// A fast hash for the rings' small maps, whose keys are request ids and
+/// file identities (addresses): one multiply, no per-map random key (no
+/// untrusted keys reach these maps).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        // Fibonacci hashing: the multiply moves the low bits (slot index,
+        // address) into the high bits the table uses; the rotation brings
+        // them back down for its bucket index.
+        self.0 = (self.0 ^ v)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// `HashMap` hasher built from [`IdHasher`].
+pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
+
 fn io_err(e: UringError) -> std::io::Error {
     std::io::Error::other(e)
 }
@@ -310,6 +418,7 @@ impl Driver for UringDriver {
             handles.push(RingHandle {
                 eventfd: fd,
                 sleeping: AtomicBool::new(false),
+                has_cancels: AtomicBool::new(false),
                 inbox: Mutex::new(Vec::new()),
             });
         }
@@ -320,10 +429,13 @@ impl Driver for UringDriver {
                 .collect(),
             stats: self.config.stats.clone(),
             pool_warned: AtomicBool::new(false),
+            batch: self.config.batch.max(1),
+            rotor: AtomicUsize::new(0),
         });
         let (wake_hub, cancel_hub) = (hub.clone(), hub.clone());
+        feed.set_sleeper_waker(Box::new(move |jobs| wake_hub.wake_sleepers(jobs)));
         feed.set_hooks(FeedHooks {
-            wake: Some(Box::new(move || wake_hub.wake_sleepers())),
+            wake: None,
             cancel: Some(Box::new(move |id| cancel_hub.cancel(id))),
         });
         let (tx, rx) = std::sync::mpsc::channel();

@@ -6,12 +6,18 @@
 //! kernel in one `io_uring_enter` that also waits for a completion when
 //! operations are in flight; handle every completion ready.
 //!
-//! "sleeping": before waiting in the kernel the ring sets its `sleeping`
-//! flag (SeqCst) and then looks at the queue once more (under the queue's
-//! lock). A producer makes jobs available under that lock and then reads
-//! the flag (SeqCst) in the wake hook: either the ring's last look sees the
-//! new jobs, or the producer sees the flag and writes the ring's eventfd,
-//! whose read is always queued on the ring, ending the wait.
+//! "sleeping": before waiting in the kernel with room for more work, the
+//! ring sets its `sleeping` flag and looks at the queue's ready count once
+//! more, with a SeqCst fence between (`JobFeed::ready_hint`). A producer
+//! updates the ready count and, when no idle worker will take the jobs,
+//! calls the sleeper waker, which issues the matching fence before reading
+//! the flags: either the ring's last look sees the new jobs, or the waker
+//! sees the flag, claims it and writes the ring's eventfd, whose read is
+//! always queued on the ring, ending the wait.
+//!
+//! Completions are handled inside the queue's local scope: requests their
+//! callbacks submit wake no other ring, because this ring takes its share of
+//! them right after (and wakes idle rings for the rest).
 //!
 //! Each operation's `user_data` is `generation << 32 | slot` of the ring's
 //! operation table, so a late ASYNC_CANCEL can never hit a newer operation
@@ -22,7 +28,7 @@
 use super::files::{Direct, FileCache};
 use super::ring::{IoOp, Ring, RingOptions, UringError};
 use super::xfer::{Xfer, XferStep};
-use super::{Hub, UringConfig};
+use super::{Hub, IdHash, RingStats, UringConfig};
 use crate::aligned::{AlignedBuf, Chunk, Pool};
 use crate::driver::{Job, JobFeed};
 use crate::error::RequestErrorKind;
@@ -96,7 +102,7 @@ pub(super) struct Worker {
     ops: Vec<Option<Op>>,
     free: Vec<u32>,
     generation: u32,
-    by_id: HashMap<RequestId, u32>,
+    by_id: HashMap<RequestId, u32, IdHash>,
     scratch: exec::Scratch,
     decoded: Vec<u8>,
     decompress_threads: usize,
@@ -104,7 +110,7 @@ pub(super) struct Worker {
     wake_armed: bool,
     cqes: Vec<(u64, i32)>,
     closed: bool,
-    published: super::RingCounters,
+    stats: Arc<RingStats>,
     bounced: u64,
     direct_reads: u64,
     cancels: u64,
@@ -125,6 +131,7 @@ impl Worker {
             single_thread: true,
         })?;
         let stats = &hub.stats.0;
+        let block = stats.add_ring();
         // Relaxed: statistics.
         stats.rings.fetch_add(1, Ordering::Relaxed);
         if cfg.fixed_files {
@@ -170,14 +177,14 @@ impl Worker {
             ops: Vec::new(),
             free: Vec::new(),
             generation: 0,
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             scratch: exec::Scratch::default(),
             decoded: Vec::new(),
             wake_buf: Box::new([0; 8]),
             wake_armed: false,
             cqes: Vec::new(),
             closed: false,
-            published: super::RingCounters::default(),
+            stats: block,
             bounced: 0,
             direct_reads: 0,
             cancels: 0,
@@ -204,17 +211,26 @@ impl Worker {
         Ok(())
     }
 
+    /// Jobs this ring can take now.
+    fn room(&self) -> usize {
+        self.max_ops
+            .saturating_sub(self.by_id.len())
+            .min(self.batch)
+    }
+
     pub(super) fn run(mut self) {
         if let Err(e) = self.arm_wake() {
             log::error!("io_uring ring {}: {e}", self.index);
         }
         let mut batch: Vec<Job> = Vec::with_capacity(self.batch);
+        // Whether the callbacks of the last completions submitted jobs to
+        // this ring's queue without waking anyone (see `LocalScope`).
+        let mut deferred = false;
         loop {
             self.take_cancels();
-            let in_flight = self.by_id.len();
-            let room = self.max_ops.saturating_sub(in_flight).min(self.batch);
+            let room = self.room();
             if !self.closed && room > 0 {
-                if in_flight == 0 {
+                if self.by_id.is_empty() {
                     // Idle: sleep on the queue itself.
                     self.files.sweep(&mut self.ring);
                     self.publish();
@@ -227,22 +243,26 @@ impl Worker {
                 for job in batch.drain(..) {
                     self.start(job);
                 }
+            } else if deferred {
+                // Full (or closing): others must take what was left.
+                self.feed.wake_for_ready();
             }
             if self.closed && self.by_id.is_empty() {
                 break;
             }
             let want = usize::from(!self.by_id.is_empty());
             if want == 1 && !self.closed {
-                // See "sleeping" in the module comment.
-                self.handle().sleeping.store(true, Ordering::SeqCst);
-                let room = self
-                    .max_ops
-                    .saturating_sub(self.by_id.len())
-                    .min(self.batch);
-                if room > 0 && self.feed.try_next_batch(&mut batch, room) > 0 {
-                    self.handle().sleeping.store(false, Ordering::SeqCst);
-                    for job in batch.drain(..) {
-                        self.start(job);
+                let room = self.room();
+                if room > 0 {
+                    // See "sleeping" in the module comment. Relaxed: the
+                    // fence in `ready_hint` orders it.
+                    self.handle().sleeping.store(true, Ordering::Relaxed);
+                    if self.feed.ready_hint() > 0 && self.feed.try_next_batch(&mut batch, room) > 0
+                    {
+                        self.handle().sleeping.store(false, Ordering::Relaxed);
+                        for job in batch.drain(..) {
+                            self.start(job);
+                        }
                     }
                 }
             }
@@ -251,36 +271,39 @@ impl Worker {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             self.handle().sleeping.store(false, Ordering::Relaxed);
+            let scope = self.feed.local_scope();
             self.reap();
+            deferred = scope.end();
             self.publish();
         }
         self.quiesce();
         self.publish();
     }
 
-    /// Publishes this ring's counters into the shared stats.
+    /// Publishes this ring's running totals (plain stores into its own
+    /// block of the shared stats).
     fn publish(&mut self) {
         let c = self.ring.counters();
-        let p = self.published;
-        let s = &self.hub.stats.0;
-        // Relaxed: statistics.
-        s.sqes.fetch_add(c.sqes - p.sqes, Ordering::Relaxed);
-        s.enters.fetch_add(c.enters - p.enters, Ordering::Relaxed);
+        let s = &self.stats;
+        // Relaxed: statistics, written by this thread only.
+        s.sqes.store(c.sqes, Ordering::Relaxed);
+        s.enters.store(c.enters, Ordering::Relaxed);
         s.fixed_buffer_ops
-            .fetch_add(c.fixed_buffer_ops - p.fixed_buffer_ops, Ordering::Relaxed);
-        s.fixed_file_ops
-            .fetch_add(c.fixed_file_ops - p.fixed_file_ops, Ordering::Relaxed);
-        s.bounced_reads
-            .fetch_add(std::mem::take(&mut self.bounced), Ordering::Relaxed);
-        s.direct_reads
-            .fetch_add(std::mem::take(&mut self.direct_reads), Ordering::Relaxed);
-        s.cancels_sent
-            .fetch_add(std::mem::take(&mut self.cancels), Ordering::Relaxed);
-        self.published = c;
+            .store(c.fixed_buffer_ops, Ordering::Relaxed);
+        s.fixed_file_ops.store(c.fixed_file_ops, Ordering::Relaxed);
+        s.bounced_reads.store(self.bounced, Ordering::Relaxed);
+        s.direct_reads.store(self.direct_reads, Ordering::Relaxed);
+        s.cancels_sent.store(self.cancels, Ordering::Relaxed);
     }
 
     /// Sends ASYNC_CANCEL for the requests a strong cancel asked about.
     fn take_cancels(&mut self) {
+        // Relaxed check first (no write to the shared line when there is
+        // nothing), then Acquire: pairs with `Hub::cancel`'s Release store.
+        let flag = &self.handle().has_cancels;
+        if !flag.load(Ordering::Relaxed) || !flag.swap(false, Ordering::Acquire) {
+            return;
+        }
         let ids = std::mem::take(
             &mut *self
                 .handle()
@@ -330,8 +353,15 @@ impl Worker {
         if job.file().is_some_and(|f| f.is_closed()) {
             return job.fail(RequestErrorKind::FileClosed);
         }
-        let desc = job.desc().clone();
-        match (desc.operation, desc.source, desc.compression) {
+        let d = job.desc();
+        let (operation, source, compression, destination, declared) = (
+            d.operation,
+            d.source,
+            d.compression,
+            d.destination,
+            d.uncompressed_size,
+        );
+        match (operation, source, compression) {
             (Operation::Read, Source::Memory { .. }, _) => {
                 // No I/O: copy or decode on this thread, as pread does. A
                 // panic (a decoder bug) drops the job, which then fails
@@ -342,15 +372,13 @@ impl Worker {
                     log::error!("io_uring ring {}: a request panicked", self.index);
                 }
             }
-            (Operation::Write, _, _) => self.start_write(job, desc.destination),
+            (Operation::Write, _, _) => self.start_write(job, destination),
             (Operation::Read, Source::File { offset, size, .. }, compression) => {
                 let then = match compression {
                     Compression::None => None,
-                    Compression::GDeflate => Some(Then::Decode {
-                        declared: desc.uncompressed_size,
-                    }),
+                    Compression::GDeflate => Some(Then::Decode { declared }),
                 };
-                self.start_read(job, offset, size as usize, then, desc.destination);
+                self.start_read(job, offset, size as usize, then, destination);
             }
         }
     }
@@ -400,7 +428,9 @@ impl Worker {
             None => self.files.buffered(&mut self.ring, &file),
         };
         let aligned_in_place = direct.is_none_or(|d| {
-            addr % d.mem_align == 0 && offset % d.io_align as u64 == 0 && len % d.io_align == 0
+            addr.is_multiple_of(d.mem_align)
+                && offset.is_multiple_of(d.io_align as u64)
+                && len.is_multiple_of(d.io_align)
         });
         if then.is_none() && aligned_in_place {
             if job.begin_write().is_err() {

@@ -55,7 +55,11 @@ impl Xfer {
     /// be multiples of it.
     pub fn read(file: Target, mem: *mut u8, len: usize, offset: u64, align: usize) -> Xfer {
         debug_assert!(align.is_power_of_two());
-        debug_assert!(mem as usize % align == 0 && offset % align as u64 == 0 && len % align == 0);
+        debug_assert!(
+            (mem as usize).is_multiple_of(align)
+                && offset.is_multiple_of(align as u64)
+                && len.is_multiple_of(align)
+        );
         Xfer {
             file,
             write: false,
@@ -141,7 +145,7 @@ impl Xfer {
         self.done = (self.done + n).min(self.len);
         if self.done == self.len {
             XferStep::Done
-        } else if self.done % self.align != 0 {
+        } else if !self.done.is_multiple_of(self.align) {
             // O_DIRECT stopped inside a block: the file ends there.
             XferStep::EndOfFile { got: self.done }
         } else {
