@@ -1008,7 +1008,8 @@ typedef struct ds_vulkan_backend_config {
      */
     uint32_t flags;
     /**
-     * Host I/O worker threads, and GPU copy threads, per queue (0: default).
+     * Host I/O worker threads per queue (0: default). The GPU-buffer
+     * executor has its own submit and completion threads.
      */
     uint32_t worker_count;
     /**
@@ -1805,8 +1806,10 @@ ds_result ds_queue_compression_support(struct ds_queue *queue,
  * Makes a GPU buffer of `size` bytes a destination of `DS_DEST_GPU_BUFFER`
  * requests on this queue: on a Vulkan backend `gpu_buffer` is a `VkBuffer`
  * of the backend's device (as a 64-bit value) created with
- * `VK_BUFFER_USAGE_TRANSFER_DST_BIT`; on a cuFile backend it is the base
- * `CUdeviceptr` of a CUDA allocation (also registered with cuFile).
+ * `VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT`
+ * (GDeflate is decoded into it by a compute shader); on a cuFile backend
+ * it is the base `CUdeviceptr` of a CUDA allocation (also registered with
+ * cuFile).
  * Requests into unregistered buffers, or past `size`, fail with
  * `DS_ERR_BAD_GPU_BUFFER` without writing. `DS_ERR_NO_EXECUTOR` for queues
  * without a GPU backend; `DS_ERR_INVALID_ARGUMENT` if already registered
@@ -1862,9 +1865,9 @@ ds_result ds_make_vulkan_backend(const struct ds_vulkan_backend_config *config,
 
 /**
  * Decompresses a whole GDeflate stream on the Vulkan backend's GPU (the
- * driver's memory decompression when the device has it, else the compute
- * shader) into `dst`; `*out_size` is the decompressed length. A corrupt
- * tile gives `DS_ERR_CORRUPT`. Calls on one backend run one at a time.
+ * validating compute shader) into `dst`; `*out_size` is the decompressed
+ * length. A corrupt tile gives `DS_ERR_CORRUPT`. Calls on one backend run
+ * one at a time.
  * `DS_ERR_UNSUPPORTED` for backends without a GPU.
  *
  * # Safety

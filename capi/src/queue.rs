@@ -21,7 +21,7 @@ use crate::result::{
     DS_ERR_IN_CALLBACK, DS_ERR_IO, DS_ERR_NO_EXECUTOR, DS_ERR_SIZE_MISMATCH, DS_ERR_TOO_LARGE,
     DS_ERR_UNSUPPORTED, DS_OK,
 };
-use crate::vulkan::{GpuBackend, GpuBuffers};
+use crate::vulkan::GpuBackend;
 use ds_core::{FailKind, Priority, RequestId, Status};
 use ds_os_linux::{Queue, QueueBuilder, Request};
 use std::ffi::{c_char, c_void};
@@ -54,7 +54,7 @@ pub(crate) struct QueueObj {
 enum QueueGpu {
     Vulkan {
         backend: Arc<GpuBackend>,
-        buffers: GpuBuffers,
+        buffers: ds_gpu::executor::BufferRegistry,
     },
     CuFile(ds_os_linux::cufile::GpuBuffers),
 }
@@ -902,8 +902,10 @@ fn no_gpu() -> Error {
 /// Makes a GPU buffer of `size` bytes a destination of `DS_DEST_GPU_BUFFER`
 /// requests on this queue: on a Vulkan backend `gpu_buffer` is a `VkBuffer`
 /// of the backend's device (as a 64-bit value) created with
-/// `VK_BUFFER_USAGE_TRANSFER_DST_BIT`; on a cuFile backend it is the base
-/// `CUdeviceptr` of a CUDA allocation (also registered with cuFile).
+/// `VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT`
+/// (GDeflate is decoded into it by a compute shader); on a cuFile backend
+/// it is the base `CUdeviceptr` of a CUDA allocation (also registered with
+/// cuFile).
 /// Requests into unregistered buffers, or past `size`, fail with
 /// `DS_ERR_BAD_GPU_BUFFER` without writing. `DS_ERR_NO_EXECUTOR` for queues
 /// without a GPU backend; `DS_ERR_INVALID_ARGUMENT` if already registered
@@ -923,7 +925,10 @@ pub unsafe extern "C" fn ds_queue_register_gpu_buffer(
         let q = self::queue(queue)?;
         match &q.gpu {
             None => Err(no_gpu()),
-            Some(QueueGpu::Vulkan { buffers, .. }) => buffers.register(gpu_buffer, size),
+            // SAFETY: the caller's contract (this function's) is the registry's.
+            Some(QueueGpu::Vulkan { buffers, .. }) => unsafe {
+                crate::vulkan::register_buffer(buffers, gpu_buffer, size)
+            },
             Some(QueueGpu::CuFile(buffers)) => buffers.register(gpu_buffer, size).map_err(|e| {
                 let mut err = crate::cufile::cufile_error("registering a CUDA buffer", &e);
                 if matches!(e, ds_os_linux::cufile::CuFileError::BadBuffer { .. }) {

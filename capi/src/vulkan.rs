@@ -3,48 +3,46 @@
 //! handles; nothing is destroyed here) or creates its own, and queues made
 //! from it get a GPU-buffer executor next to their host I/O workers.
 //!
-//! The executor ("vulkan") serves `DS_DEST_GPU_BUFFER` requests whose
-//! `gpu_buffer` is a `VkBuffer` of that device created with
-//! `VK_BUFFER_USAGE_TRANSFER_DST_BIT` and registered on the queue with its
-//! size (`ds_queue_register_gpu_buffer`; a request into an unregistered
-//! buffer or past its end fails with `DS_ERR_BAD_GPU_BUFFER` before anything
-//! is written): it reads the source (pread or memory),
-//! decodes GDeflate on the CPU (the same decoder and checks as host
-//! requests), and copies the bytes through a pool of host-visible staging
-//! buffers with `vkCmdCopyBuffer`, waiting on a timeline semaphore. The copy
-//! runs inside the request's write bracket, so a strong cancel that finds it
-//! there waits for that one submission and no byte lands in the buffer after
-//! the cancel returned true. After the copy a memory barrier makes the
-//! writes available to any later command on the device. This is the simple
-//! path (one synchronous submission per staging chunk); the batched GPU
-//! executor of the GPU-resident work plugs in through the same
-//! `ds_os_linux::Driver` interface.
+//! The executor ("vulkan") is `ds_gpu::executor::GpuExecutor`, the one
+//! GPU-resident implementation of the runtime: it serves `DS_DEST_GPU_BUFFER`
+//! requests whose `gpu_buffer` is a `VkBuffer` of that device created with
+//! `VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT`
+//! and registered on the queue with its size (`ds_queue_register_gpu_buffer`
+//! -> `BufferRegistry::register_raw`; a request into an unregistered buffer
+//! or past its end fails with `DS_ERR_BAD_GPU_BUFFER` before anything is
+//! written). It batches requests into staging slots (as large as the queue's
+//! staging buffer size), reads files straight into them, and records one
+//! command buffer per batch: copies of uncompressed bytes, and GDeflate
+//! decoded **on the GPU** by the validating compute shader (a corrupt tile
+//! fails its request with `DS_ERR_CORRUPT`). Completion comes through a
+//! timeline semaphore; a strong cancel that finds a request inside its
+//! write bracket waits for that one submission, so no byte lands in the
+//! buffer after the cancel returned true (docs/gpu.md, "GPU-resident
+//! requests").
 //!
 //! `ds_gdeflate_decompress_gpu` decodes a whole stream with the GPU decoder
 //! of `ds-gpu` on the backend's device (asset tools, tests).
 
 #![allow(unsafe_code)]
 
-use crate::backend::{ds_backend, pread_backend, register, workers, BackendObj, GpuKind, BACKENDS};
+use crate::backend::{ds_backend, pread_backend, register, BackendObj, GpuKind, BACKENDS};
 use crate::ffi::{bytes, bytes_mut, guard, read_versioned, Out, Versioned};
 use crate::queue::{
-    DS_COMPRESSION_SUPPORT_CPU_FALLBACK, DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE,
+    DS_COMPRESSION_SUPPORT_GPU_FALLBACK, DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE,
 };
 use crate::result::{
     ds_result, Error, DS_ERR_BUFFER_TOO_SMALL, DS_ERR_CORRUPT, DS_ERR_DEVICE, DS_ERR_UNAVAILABLE,
     DS_ERR_UNSUPPORTED,
 };
-use ds_core::{Compression, DestinationKinds, Source};
+use ds_gpu::executor::{BufferRegistry, ExecutorConfig, GpuExecutor};
 use ds_gpu::vk::{self, Handle};
 use ds_gpu::{
-    AdoptInfo, AdoptedFeatures, CommandPool, ContextOptions, DecodePath, DecoderOptions,
-    GpuDecoder, GpuError, MemoryKind, StagingPool, TimelineSemaphore, VulkanContext,
+    AdoptInfo, AdoptedFeatures, ContextOptions, DecodePath, DecoderOptions, GpuDecoder, GpuError,
+    VulkanContext,
 };
-use ds_os_linux::{exec, Driver, Job, JobFeed, RequestErrorKind};
-use std::collections::HashMap;
+use ds_os_linux::Driver;
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::thread::JoinHandle;
 
 /// `ds_vulkan_backend_config.flags`: adopt the handles in the config
 /// instead of creating a device.
@@ -97,7 +95,8 @@ pub struct ds_vulkan_backend_config {
     pub struct_size: u32,
     /// `DS_VULKAN_*` flags.
     pub flags: u32,
-    /// Host I/O worker threads, and GPU copy threads, per queue (0: default).
+    /// Host I/O worker threads per queue (0: default). The GPU-buffer
+    /// executor has its own submit and completion threads.
     pub worker_count: u32,
     /// Adopt: the family of `queue` (must support compute).
     pub queue_family_index: u32,
@@ -144,78 +143,36 @@ fn gpu_error(what: &str, e: &GpuError) -> Error {
 /// The device a Vulkan backend shares with its queues.
 pub(crate) struct GpuBackend {
     ctx: Arc<VulkanContext>,
-    threads: usize,
     /// The whole-stream GPU decoder, built on first use.
     decoder: OnceLock<Result<GpuDecoder, String>>,
     /// Serialises whole-stream decodes (one staging pool and timeline).
     decode_lock: Mutex<()>,
 }
 
-/// Staging chunk of the GPU executor's uploads.
-const STAGING_CHUNK: u64 = 4 << 20;
-
-/// The GPU buffers requests of one queue may write: `VkBuffer` handle ->
-/// size in bytes.
-#[derive(Clone, Default)]
-pub(crate) struct GpuBuffers(Arc<Mutex<HashMap<u64, u64>>>);
-
-impl GpuBuffers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn register(&self, buffer: u64, size: u64) -> Result<(), Error> {
-        if buffer == 0 || size == 0 {
-            return Err(Error::invalid(
-                "a GPU buffer needs a non-null handle and a size",
-            ));
-        }
-        match self.lock().entry(buffer) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(Error::invalid(format!(
-                "GPU buffer {buffer:#x} is already registered"
-            ))),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(size);
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn unregister(&self, buffer: u64) -> bool {
-        self.lock().remove(&buffer).is_some()
-    }
-
-    fn size(&self, buffer: u64) -> Option<u64> {
-        self.lock().get(&buffer).copied()
-    }
-}
-
 impl GpuBackend {
-    /// The GPU-buffer executor for one queue, and its buffer table.
+    /// The GPU-buffer executor for one queue (staging slots of the queue's
+    /// staging buffer size), and its buffer registry.
     pub(crate) fn executor(
         &self,
         staging_limit: u64,
-    ) -> Result<(Box<dyn Driver>, GpuBuffers), Error> {
-        let chunk = STAGING_CHUNK.min(staging_limit.max(1));
-        let pool = StagingPool::new(&self.ctx, chunk, self.threads * 2, MemoryKind::Upload)
-            .map_err(|e| gpu_error("GPU staging pool", &e))?;
-        let buffers = GpuBuffers::default();
-        Ok((
-            Box::new(VulkanDriver {
-                ctx: self.ctx.clone(),
-                pool,
-                buffers: buffers.clone(),
-                threads: self.threads,
-                workers: Vec::new(),
-            }),
-            buffers,
-        ))
+    ) -> Result<(Box<dyn Driver>, BufferRegistry), Error> {
+        let exec = GpuExecutor::new(
+            &self.ctx,
+            ExecutorConfig {
+                staging_size: staging_limit.max(1),
+                ..ExecutorConfig::default()
+            },
+        )
+        .map_err(|e| gpu_error("GPU executor", &e))?;
+        let buffers = exec.buffers();
+        Ok((Box::new(exec), buffers))
     }
 
-    /// GetCompressionSupport flags for GDeflate into GPU buffers: decoded on
-    /// the CPU, copied on the (compute-capable) queue.
+    /// GetCompressionSupport flags for GDeflate into GPU buffers: decoded by
+    /// the compute shader (not the vendor's decoder: untrusted content is
+    /// validated) on the device's compute queue.
     pub(crate) fn compression_support(&self) -> u32 {
-        DS_COMPRESSION_SUPPORT_CPU_FALLBACK | DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE
+        DS_COMPRESSION_SUPPORT_GPU_FALLBACK | DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE
     }
 
     fn decoder(&self) -> Result<&GpuDecoder, Error> {
@@ -228,242 +185,23 @@ impl GpuBackend {
     }
 }
 
-/// The GPU-buffer executor of one queue.
-struct VulkanDriver {
-    ctx: Arc<VulkanContext>,
-    pool: Arc<StagingPool>,
-    buffers: GpuBuffers,
-    threads: usize,
-    workers: Vec<JoinHandle<()>>,
-}
-
-impl Driver for VulkanDriver {
-    fn name(&self) -> &'static str {
-        "vulkan"
-    }
-
-    fn destinations(&self) -> DestinationKinds {
-        DestinationKinds::GPU_BUFFER
-    }
-
-    fn start(&mut self, feed: JobFeed) -> std::io::Result<()> {
-        for n in 0..self.threads {
-            let worker = Worker::new(
-                &self.ctx,
-                &self.pool,
-                self.buffers.clone(),
-                feed.decompress_threads(),
-            )
-            .map_err(std::io::Error::other)?;
-            let feed = feed.clone();
-            self.workers.push(
-                std::thread::Builder::new()
-                    .name(format!("ds-vulkan-{n}"))
-                    .spawn(move || worker.run(feed))?,
-            );
-        }
-        Ok(())
-    }
-
-    fn stop(&mut self) {
-        let me = std::thread::current().id();
-        for w in self.workers.drain(..) {
-            if w.thread().id() != me && w.join().is_err() {
-                log::error!("a Vulkan executor worker panicked");
-            }
-        }
-    }
-}
-
-/// One worker: its command pool, timeline and scratch buffers.
-struct Worker {
-    ctx: Arc<VulkanContext>,
-    pool: Arc<StagingPool>,
-    buffers: GpuBuffers,
-    commands: CommandPool,
-    timeline: TimelineSemaphore,
-    next: u64,
-    decompress_threads: usize,
-    host: Vec<u8>,
-    decoded: Vec<u8>,
-}
-
-fn device_error(e: &GpuError) -> RequestErrorKind {
-    match e {
-        GpuError::Vk { call, result } => RequestErrorKind::Device {
-            call,
-            name: "VkResult",
-            code: result.as_raw(),
-        },
-        GpuError::Timeout { what } => RequestErrorKind::Device {
-            call: what,
-            name: "timeout",
-            code: 0,
-        },
-        _ => RequestErrorKind::Device {
-            call: "vulkan",
-            name: "GPU setup failed",
-            code: 0,
-        },
-    }
-}
-
-impl Worker {
-    fn new(
-        ctx: &Arc<VulkanContext>,
-        pool: &Arc<StagingPool>,
-        buffers: GpuBuffers,
-        decompress_threads: usize,
-    ) -> Result<Self, GpuError> {
-        Ok(Worker {
-            ctx: ctx.clone(),
-            pool: pool.clone(),
-            buffers,
-            commands: CommandPool::new(ctx)?,
-            timeline: TimelineSemaphore::new(ctx, 0)?,
-            next: 1,
-            decompress_threads,
-            host: Vec::new(),
-            decoded: Vec::new(),
-        })
-    }
-
-    fn run(mut self, feed: JobFeed) {
-        let mut batch = Vec::with_capacity(4);
-        while feed.next_batch(&mut batch, 4) {
-            for mut job in batch.drain(..) {
-                let step = self.execute(&mut job);
-                exec::finish(job, step);
-            }
-        }
-    }
-
-    /// Reads the source into `host` (the bytes a request delivers come
-    /// from private memory, so the write bracket covers only the copy).
-    fn read_source(&mut self, job: &mut Job, source: &Source) -> Result<(), RequestErrorKind> {
-        let parts = job.io_parts();
-        match (source, parts.file, parts.source) {
-            (Source::File { offset, size, .. }, Some(file), _) => {
-                self.host.clear();
-                self.host.resize(*size as usize, 0);
-                exec::pread_exact(file, &mut self.host, *offset)
-            }
-            (Source::Memory { .. }, _, Some(src)) => {
-                self.host.clear();
-                self.host.extend_from_slice(src);
-                Ok(())
-            }
-            _ => Err(RequestErrorKind::Unsupported {
-                executor: "vulkan",
-                what: "read from this source",
-            }),
-        }
-    }
-
-    fn execute(&mut self, job: &mut Job) -> exec::Step {
-        if job.is_cancelled() {
-            return Ok(None);
-        }
-        if job.file().is_some_and(|f| f.is_closed()) {
-            return Err(RequestErrorKind::FileClosed);
-        }
-        let desc = job.desc().clone();
-        let Some(gpu) = job.gpu_destination() else {
-            return Err(RequestErrorKind::Unsupported {
-                executor: "vulkan",
-                what: "write a destination that is not a GPU buffer",
-            });
-        };
-        let registered = self.buffers.size(gpu.buffer);
-        let fits = registered.is_some_and(|len| {
-            gpu.offset
-                .checked_add(desc.uncompressed_size)
-                .is_some_and(|end| end <= len)
-        });
-        if !fits {
-            return Err(RequestErrorKind::BadGpuBuffer {
-                buffer: gpu.buffer,
-                registered,
-            });
-        }
-        self.read_source(job, &desc.source)?;
-        let data = if desc.compression == Compression::GDeflate {
-            exec::decode(
-                &self.host,
-                desc.uncompressed_size,
-                &mut self.decoded,
-                self.decompress_threads,
-            )?;
-            std::mem::take(&mut self.decoded)
-        } else {
-            std::mem::take(&mut self.host)
-        };
-        if job.begin_write().is_err() {
-            self.give_back(desc.compression, data);
-            return Ok(None);
-        }
-        let copied = self.upload(&data, vk::Buffer::from_raw(gpu.buffer), gpu.offset);
-        let n = data.len() as u64;
-        self.give_back(desc.compression, data);
-        copied.map_err(|e| device_error(&e))?;
-        Ok(Some(n))
-    }
-
-    /// Keeps a scratch buffer's allocation for the next job.
-    fn give_back(&mut self, compression: Compression, data: Vec<u8>) {
-        if compression == Compression::GDeflate {
-            self.decoded = data;
-        } else {
-            self.host = data;
-        }
-    }
-
-    /// Copies `data` to `dst` at `offset` through the staging pool.
-    fn upload(&mut self, data: &[u8], dst: vk::Buffer, offset: u64) -> Result<(), GpuError> {
-        let chunk = self.pool.buffer_size() as usize;
-        for (i, part) in data.chunks(chunk).enumerate() {
-            let mut lease = self.pool.acquire()?;
-            let staging = lease.buffer_mut();
-            staging.mapped_mut().ok_or(GpuError::NoMemoryType {
-                what: "mapped staging buffer",
-            })?[..part.len()]
-                .copy_from_slice(part);
-            staging.flush(0, part.len() as u64)?;
-            let src = staging.handle();
-            let at = offset + (i * chunk) as u64;
-            let value = self.next;
-            self.next += 1;
-            let device = self.ctx.device();
-            self.commands.run_and_wait(&self.timeline, value, |cmd| {
-                let region = vk::BufferCopy::default()
-                    .src_offset(0)
-                    .dst_offset(at)
-                    .size(part.len() as u64);
-                let barrier = vk::MemoryBarrier::default()
-                    .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                    .dst_access_mask(vk::AccessFlags::MEMORY_READ | vk::AccessFlags::MEMORY_WRITE);
-                // SAFETY: `cmd` is recording on this device; `src` is a live
-                // staging buffer held by the lease until the wait returns;
-                // `dst` is a VkBuffer of this device with TRANSFER_DST usage
-                // and room for the range (the caller's ds_request contract).
-                unsafe { device.cmd_copy_buffer(cmd, src, dst, &[region]) };
-                // SAFETY: `cmd` is recording on this device.
-                unsafe {
-                    device.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::TRANSFER,
-                        vk::PipelineStageFlags::ALL_COMMANDS,
-                        vk::DependencyFlags::empty(),
-                        &[barrier],
-                        &[],
-                        &[],
-                    );
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    }
+/// Registers an embedder's `VkBuffer` (as its 64-bit handle) of `size`
+/// bytes with a queue's executor.
+///
+/// # Safety
+/// `buffer` is a buffer of the executor's device with
+/// `TRANSFER_DST | STORAGE_BUFFER` usage, bound to memory, of at least
+/// `size` bytes, until it is unregistered and every request into it ended.
+pub(crate) unsafe fn register_buffer(
+    buffers: &BufferRegistry,
+    buffer: u64,
+    size: u64,
+) -> Result<(), Error> {
+    // SAFETY: forwarded caller contract; no device address is given, so the
+    // executor never needs SHADER_DEVICE_ADDRESS usage on it.
+    unsafe { buffers.register_raw(vk::Buffer::from_raw(buffer), size, 0) }
+        .map(|_| ())
+        .map_err(|e| Error::invalid(e.to_string()))
 }
 
 fn adopt_features(bits: u32) -> AdoptedFeatures {
@@ -573,10 +311,8 @@ pub unsafe extern "C" fn ds_make_vulkan_backend(
             VulkanContext::create(&options)
                 .map_err(|e| gpu_error("creating a Vulkan device", &e))?
         };
-        let threads = workers(c.worker_count, "worker_count")?.unwrap_or(2);
         let gpu = GpuBackend {
             ctx,
-            threads,
             decoder: OnceLock::new(),
             decode_lock: Mutex::new(()),
         };
@@ -592,9 +328,9 @@ pub unsafe extern "C" fn ds_make_vulkan_backend(
 }
 
 /// Decompresses a whole GDeflate stream on the Vulkan backend's GPU (the
-/// driver's memory decompression when the device has it, else the compute
-/// shader) into `dst`; `*out_size` is the decompressed length. A corrupt
-/// tile gives `DS_ERR_CORRUPT`. Calls on one backend run one at a time.
+/// validating compute shader) into `dst`; `*out_size` is the decompressed
+/// length. A corrupt tile gives `DS_ERR_CORRUPT`. Calls on one backend run
+/// one at a time.
 /// `DS_ERR_UNSUPPORTED` for backends without a GPU.
 ///
 /// # Safety

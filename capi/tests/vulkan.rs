@@ -161,14 +161,16 @@ fn adopted_device_receives_gpu_buffer_requests() {
     );
     assert_eq!(
         flags,
-        DS_COMPRESSION_SUPPORT_CPU_FALLBACK | DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE
+        DS_COMPRESSION_SUPPORT_GPU_FALLBACK | DS_COMPRESSION_SUPPORT_USES_COMPUTE_QUEUE,
+        "GDeflate into GPU buffers is decoded by the compute shader"
     );
 
     // The destination: a device-local buffer of the embedder's device.
     const SIZE: u64 = 1 << 20;
     let dst = GpuBuffer::new(&ctx, SIZE, MemoryKind::DeviceLocal).expect("buffer");
     let handle = dst.handle().as_raw();
-    // SAFETY: a live buffer of this device with TRANSFER_DST usage and SIZE bytes.
+    // SAFETY: a live buffer of this device with TRANSFER_DST | STORAGE_BUFFER usage and SIZE
+    // bytes.
     ok(
         unsafe { ds_queue_register_gpu_buffer(q, handle, SIZE) },
         "register",
