@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a struct or a function code below changes. */
-#define DSW_UNIX_ABI_VERSION 1u
+#define DSW_UNIX_ABI_VERSION 2u
 /* What the unix side answers to DSW_FN_INIT; the tests look for it. */
 #define DSW_UNIX_MARKER "ds-runtime dstorage.so"
 
@@ -49,7 +49,7 @@ enum dsw_func {
     DSW_FN_FILE_RELEASE,    /* struct dsw_handle_params */
     DSW_FN_QUEUE_CREATE,    /* struct dsw_queue_create_params */
     DSW_FN_QUEUE_CLOSE,     /* struct dsw_handle_params */
-    DSW_FN_QUEUE_RELEASE,   /* struct dsw_handle_params */
+    DSW_FN_QUEUE_RELEASE,   /* struct dsw_handle_params: close; the free follows as an action */
     DSW_FN_ENQUEUE,         /* struct dsw_enqueue_params */
     DSW_FN_GATE_OPEN,       /* struct dsw_gate_params */
     DSW_FN_ENQUEUE_ORDER,   /* struct dsw_order_params */
@@ -66,6 +66,7 @@ enum dsw_func {
     DSW_FN_CODEC_COMPRESS,  /* struct dsw_codec_params */
     DSW_FN_CODEC_DECOMPRESS,/* struct dsw_codec_params */
     DSW_FN_CODEC_BOUND,     /* struct dsw_codec_params */
+    DSW_FN_QUEUE_FREE,      /* struct dsw_handle_params: from the completion thread, after DSW_ACT_QUEUE_FREE */
     DSW_FN_COUNT
 };
 
@@ -248,7 +249,8 @@ struct dsw_command_failed_params {
 #define DSW_ACT_RELEASE 3u         /* IUnknown_Release(object) (a status array) */
 #define DSW_ACT_ERROR 4u           /* a failure: SetEvent(queue's error event); message */
 #define DSW_ACT_CUSTOM_EVENT 5u    /* SetEvent(custom decompression queue event) */
-#define DSW_ACT_QUEUE_FREE 6u      /* the unix side is done with pe_queue: free it */
+#define DSW_ACT_QUEUE_FREE 6u      /* free pe_queue, then DSW_FN_QUEUE_FREE(unix_queue): no action
+                                    * queued before names the queue any more */
 
 struct dsw_action {
     uint32_t type;             /* DSW_ACT_* */

@@ -85,7 +85,7 @@ typedef HRESULT(WINAPI *PFN_wine_dstorage_runtime_info)(char *buffer, UINT32 siz
 static PFN_wine_dstorage_runtime_info pwine_dstorage_runtime_info;
 
 /* The ABI version of ../src/unixlib.h this test was written for. */
-#define TU_UNIX_ABI "abi 1 "
+#define TU_UNIX_ABI "abi 2 "
 
 static inline void tu_load(const char *name)
 {

@@ -124,7 +124,7 @@ HRESULT dstorage_file_open(const WCHAR *path, REFIID riid, void **ppv)
         return E_NOINTERFACE;
     if (dstorage_unix_status) return hresult_from_status(dstorage_unix_status);
 
-    handle = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+    handle = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
                          FILE_ATTRIBUTE_NORMAL, NULL);
     if (handle == INVALID_HANDLE_VALUE) {
         hr = HRESULT_FROM_WIN32(GetLastError());

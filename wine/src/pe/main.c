@@ -81,9 +81,12 @@ static void run_action(const struct dsw_action *action)
     case DSW_ACT_CUSTOM_EVENT:
         dstorage_custom_queue_signal();
         break;
-    case DSW_ACT_QUEUE_FREE:
+    case DSW_ACT_QUEUE_FREE: {
+        struct dsw_handle_params params = {.handle = action->unix_queue};
         dstorage_queue_free((struct dstorage_queue *)(ULONG_PTR)action->pe_queue);
+        dstorage_unix_call(DSW_FN_QUEUE_FREE, &params);
         break;
+    }
     default:
         WINE_ERR("unknown action %u from the unix side\n", action->type);
         break;

@@ -639,8 +639,8 @@ static ULONG STDMETHODCALLTYPE queue_Release(IDStorageQueue3 *iface)
 
     if (!ref) {
         queue_Close(iface);
-        /* The unix side frees it through the completion thread, after every
-         * action that names it. */
+        /* Freed by the completion thread (both halves), after every action
+         * that names it. */
         params.handle = queue->unix_queue;
         dstorage_unix_call(DSW_FN_QUEUE_RELEASE, &params);
     }

@@ -336,6 +336,7 @@ __attribute__((visibility("default"))) const unixlib_entry_t __wine_unix_call_fu
     [DSW_FN_CODEC_COMPRESS] = codec_compress,
     [DSW_FN_CODEC_DECOMPRESS] = codec_decompress,
     [DSW_FN_CODEC_BOUND] = codec_bound,
+    [DSW_FN_QUEUE_FREE] = queue_free,
 };
 
 _Static_assert(sizeof(__wine_unix_call_funcs) / sizeof(__wine_unix_call_funcs[0]) == DSW_FN_COUNT,

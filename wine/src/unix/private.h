@@ -156,6 +156,7 @@ void ctx_free(struct uctx *ctx);
 NTSTATUS_t queue_create(void *args);
 NTSTATUS_t queue_close(void *args);
 NTSTATUS_t queue_release(void *args);
+NTSTATUS_t queue_free(void *args);
 NTSTATUS_t queue_enqueue(void *args);
 NTSTATUS_t queue_gate_open(void *args);
 NTSTATUS_t queue_enqueue_order(void *args);

@@ -713,6 +713,9 @@ NTSTATUS_t queue_close(void *args)
     return DSW_STATUS_OK;
 }
 
+/* The PE side released its last reference: close, and have the completion
+ * thread free both halves once it ran every action queued before (one of
+ * them may still report a failed command on this queue). */
 NTSTATUS_t queue_release(void *args)
 {
     struct dsw_handle_params *params = args;
@@ -721,11 +724,21 @@ NTSTATUS_t queue_release(void *args)
 
     if (!queue) return DSW_STATUS_INVALID_HANDLE;
     close_queue(queue);
-    /* The PE side frees its object after every action queued before this. */
     memset(&action, 0, sizeof(action));
     action.type = DSW_ACT_QUEUE_FREE;
     action.pe_queue = queue->pe_queue;
+    action.unix_queue = (uint64_t)(uintptr_t)queue;
     push_action(&action);
+    params->hr = S_OK_;
+    return DSW_STATUS_OK;
+}
+
+NTSTATUS_t queue_free(void *args)
+{
+    struct dsw_handle_params *params = args;
+    struct uqueue *queue = uqueue_from_handle(params->handle);
+
+    if (!queue || !queue->closed) return DSW_STATUS_INVALID_HANDLE;
     queue->magic = 0;
     free_queue(queue);
     params->hr = S_OK_;
