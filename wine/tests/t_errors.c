@@ -401,6 +401,57 @@ static void unusable_device(IDStorageFactory *factory)
     queue->lpVtbl->Release(queue);
 }
 
+/* SetDebugFlags(DSTORAGE_DEBUG_SHOW_ERRORS): each failure's message goes
+ * to OutputDebugStringA, which raises DBG_PRINTEXCEPTION_C: a vectored
+ * handler sees the text. */
+static char debug_text[4096];
+static volatile LONG debug_lines;
+
+static LONG CALLBACK catch_debug_print(EXCEPTION_POINTERS *e)
+{
+    const char *text;
+    size_t used;
+
+    if (e->ExceptionRecord->ExceptionCode != DBG_PRINTEXCEPTION_C || e->ExceptionRecord->NumberParameters < 2)
+        return EXCEPTION_CONTINUE_SEARCH;
+    text = (const char *)e->ExceptionRecord->ExceptionInformation[1];
+    used = strlen(debug_text);
+    if (text && used + strlen(text) + 1 < sizeof(debug_text)) strcat(debug_text, text);
+    InterlockedIncrement(&debug_lines);
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static void debug_flags(IDStorageFactory *factory)
+{
+    IDStorageFile *file = tu_open(factory, data_path);
+    IDStorageQueue3 *queue = tu_queue(factory, DSTORAGE_REQUEST_SOURCE_FILE, 128, "debug-flags", NULL);
+    void *handler = AddVectoredExceptionHandler(1, catch_debug_print);
+    DSTORAGE_REQUEST r;
+    BYTE dst[64];
+
+    REQUIRE(handler, "AddVectoredExceptionHandler failed");
+    factory->lpVtbl->SetDebugFlags(factory, DSTORAGE_DEBUG_SHOW_ERRORS);
+    r = tu_file_request(file, FILE_BYTES - 4, 64, dst, 64, 0, 0);
+    r.Name = "shown";
+    queue->lpVtbl->EnqueueRequest(queue, &r);
+    tu_drain(queue);
+    /* The message is printed by the completion thread, before it sets the
+     * error event. */
+    CHECK(WaitForSingleObject(queue->lpVtbl->GetErrorEvent(queue), TU_TIMEOUT_MS) == WAIT_OBJECT_0, "no error event");
+    CHECK(strstr(debug_text, "dstorage: ") && strstr(debug_text, "shown") && strstr(debug_text, "end of the file"),
+          "SHOW_ERRORS printed %ld lines: \"%s\"", debug_lines, debug_text);
+    factory->lpVtbl->SetDebugFlags(factory, DSTORAGE_DEBUG_NONE);
+    debug_text[0] = 0;
+    queue->lpVtbl->EnqueueRequest(queue, &r);
+    tu_drain(queue);
+    queue->lpVtbl->RetrieveErrorRecord(queue, NULL);
+    Sleep(100);
+    CHECK(!strstr(debug_text, "dstorage: "), "failure printed with the debug flags off: \"%s\"", debug_text);
+    RemoveVectoredExceptionHandler(handler);
+    queue->lpVtbl->Release(queue);
+    file->lpVtbl->Release(file);
+}
+
 int main(void)
 {
     IDStorageFactory *factory;
@@ -414,6 +465,7 @@ int main(void)
     many_failures(factory);
     command_errors(factory);
     unusable_device(factory);
+    debug_flags(factory);
     factory->lpVtbl->Release(factory);
     return tu_done();
 }
