@@ -21,8 +21,10 @@
 
 WINE_DEFAULT_DEBUG_CHANNEL(dstorage);
 
-/* Requests translated per unix call. */
+/* Requests of an opening gate translated per unix call. */
 #define CHUNK 64
+
+static LONG unsupported_destination_seen;
 
 static const IDStorageQueue3Vtbl queue_vtbl;
 
@@ -127,8 +129,12 @@ static HRESULT translate_request(struct dstorage_queue *queue, const DSTORAGE_RE
         break;
     default:
         /* Texture, multiple-subresource and tile destinations are not
-         * implemented (docs/wine_integration_guide.md, "Known issues"). */
-        WINE_FIXME("destination type %u is not supported\n", (unsigned)options->DestinationType);
+         * implemented (docs/wine_integration_guide.md, "Known issues"):
+         * said once at the default level, then at warn level. */
+        if (!InterlockedExchange(&unsupported_destination_seen, 1))
+            WINE_ERR("destination type %u is not supported; such requests fail\n", (unsigned)options->DestinationType);
+        else
+            WINE_WARN("destination type %u is not supported\n", (unsigned)options->DestinationType);
         out->hr = E_DSTORAGE_INVALID_DESTINATION_TYPE;
         return S_OK;
     }
