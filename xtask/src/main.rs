@@ -126,6 +126,7 @@ fn steps() -> Vec<Step> {
                         "-p", "ds-os-linux", "--test", "threads", "--test", "cancel", "--test",
                         "basics", "--test", "executor", "--test", "shutdown", "--test", "stress",
                         "--test", "uring_basics", "--test", "uring_cancel", "--test", "faults_io",
+                        "--test", "wakeups",
                     ],
                 );
                 c.env("RUSTFLAGS", "-Zsanitizer=thread")
