@@ -55,6 +55,7 @@
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_ballot : require
 #endif
 
 layout(local_size_x = 32, local_size_y = 1, local_size_z = 1) in;
@@ -78,12 +79,12 @@ layout(std430, set = 0, binding = 0) readonly buffer Src { uint src[]; };
 #ifdef DS_NAGA
 layout(std430, set = 0, binding = 1) buffer Dst { uint dst[]; };
 #define DST_LEN (uint(dst.length()) * 4u)
-#define DST_COPY(to, from) dst_store(to, dst_load(from))
+#define DST_LOAD(i) dst_load(i)
 #define DST_STORE(i, v) dst_store(i, v)
 #else
 layout(std430, set = 0, binding = 1) coherent buffer Dst { uint8_t dst[]; };
 #define DST_LEN uint(dst.length())
-#define DST_COPY(to, from) dst[to] = dst[from]
+#define DST_LOAD(i) uint(dst[i])
 #define DST_STORE(i, v) dst[i] = uint8_t(v)
 #endif
 // One descriptor per tile: x = first byte in src, y = compressed bytes, z = first output byte in
@@ -126,6 +127,8 @@ const uint PRE_BITS = 7u;
 // dependent global load on the critical path of every round.
 const uint RING = 512u;
 const uint RING_CHUNK = 256u;
+// Copy bytes per invocation whose loads are issued before their stores (see run_copies).
+const uint COPY_BATCH = 4u;
 
 // Table modes for make_entry().
 const uint M_PRE = 0u;
@@ -144,8 +147,9 @@ const uint T_LEN = 2u;
 const uint T_DIST = 3u;
 const uint T_EOB = 4u;
 
-shared uvec4 s_x[2][LANES];         // mode 0 exchange, two slots used alternately
-shared uvec4 s_part[2][4];          // mode 1 per-subgroup sums when there are several subgroups
+shared uvec2 s_x[2][LANES];         // mode 0 exchange (value, flag bits), two slots alternately
+shared uint s_pv[2][4];             // mode 1 per-subgroup sums when there are several subgroups
+shared uvec4 s_pm[2][4];            // mode 1 per-subgroup flag masks, shifted to their lanes
 shared uint s_lens[320];            // code lengths: litlen 0..287 (or precode 0..18), then distance
 shared uint s_lut_ll[1u << LL_BITS]; // direct table: litlen, or precode while reading lengths
 shared uint s_lut_d[1u << D_BITS];  // direct table: distance
@@ -207,49 +211,73 @@ void shared_barrier() {
     barrier();
 }
 
-// Exclusive prefix sum of v over lanes 0..g_lane-1; tot receives the sum over all 32 lanes.
-// Must be called by all 32 invocations together (workgroup-uniform control flow).
-uvec4 xchg(uvec4 v, out uvec4 tot) {
-    uvec4 before = uvec4(0u);
+// Lanes below this one, as a lane mask.
+uint below_mask() {
+    return (1u << g_lane) - 1u;
+}
+
+// Lanes in mask m below this one.
+uint count_below(uint m) {
+    return uint(bitCount(m & below_mask()));
+}
+
+// The workgroup-wide exchange. Returns the exclusive prefix sum of v over lanes 0..g_lane-1; tot
+// receives the sum over all 32 lanes and masks the lane masks of the four flags (bit i: lane i's
+// flag). Must be called by all 32 invocations together (workgroup-uniform control flow).
+// With 32-wide subgroups it is one scan, one reduction and four ballots, no barrier.
+uint xchg(uint v, bvec4 f, out uint tot, out uvec4 masks) {
 #ifndef DS_NAGA
     if (SUBGROUP_MODE != 0u) {
-        uvec4 incl = subgroupInclusiveAdd(v);
-        uvec4 sum = subgroupAdd(v);
+        uint incl = subgroupInclusiveAdd(v);
+        uint sum = subgroupAdd(v);
+        uvec4 m = uvec4(subgroupBallot(f.x).x, subgroupBallot(f.y).x, subgroupBallot(f.z).x,
+                        subgroupBallot(f.w).x);
         if (gl_NumSubgroups == 1u) {
             tot = sum;
+            masks = m;
             return incl - v;
         }
         if (subgroupElect()) {
-            s_part[g_slot][gl_SubgroupID] = sum;
+            s_pv[g_slot][gl_SubgroupID] = sum;
+            s_pm[g_slot][gl_SubgroupID] = m << (gl_SubgroupID * gl_SubgroupSize);
         }
         shared_barrier();
-        uvec4 all_ = uvec4(0u);
+        uint all_ = 0u;
+        uint before = 0u;
+        uvec4 mm = uvec4(0u);
         for (uint i = 0u; i < 4u; i++) {
             if (i < gl_NumSubgroups) {
-                uvec4 p = s_part[g_slot][i];
+                uint p = s_pv[g_slot][i];
                 all_ += p;
                 if (i < gl_SubgroupID) {
                     before += p;
                 }
+                mm |= s_pm[g_slot][i];
             }
         }
         g_slot ^= 1u;
         tot = all_;
+        masks = mm;
         return incl - v + before;
     }
 #endif
-    s_x[g_slot][g_lane] = v;
+    s_x[g_slot][g_lane] = uvec2(v, (f.x ? 1u : 0u) | (f.y ? 2u : 0u) | (f.z ? 4u : 0u)
+                                   | (f.w ? 8u : 0u));
     shared_barrier();
-    uvec4 all_ = uvec4(0u);
+    uint all_ = 0u;
+    uint before = 0u;
+    uvec4 mm = uvec4(0u);
     for (uint i = 0u; i < LANES; i++) {
-        uvec4 p = s_x[g_slot][i];
-        all_ += p;
+        uvec2 p = s_x[g_slot][i];
+        all_ += p.x;
         if (i < g_lane) {
-            before += p;
+            before += p.x;
         }
+        mm |= ((uvec4(p.y) >> uvec4(0u, 1u, 2u, 3u)) & 1u) << i;
     }
     g_slot ^= 1u;
     tot = all_;
+    masks = mm;
     return before;
 }
 
@@ -269,9 +297,6 @@ void fail_uniform(uint code) {
     g_code = code;
 }
 
-// End of a turn for every lane: lanes below 32 bits take the next words in lane order (SPEC §3.2).
-// Also carries three payload words through the same exchange (x is the refill flag).
-// Returns the exclusive prefix of the payload; tot gets the totals.
 // Keeps words [g_rd, g_rd + 64) (clipped to the tile) staged in s_in. Workgroup-uniform.
 // Slots overwritten hold words below g_rd - 192, all consumed, and none of the slots the previous
 // refill read (those are 32..352 words away from the new ones), so no barrier is needed before
@@ -296,32 +321,37 @@ void ring_fill() {
     shared_barrier();
 }
 
-uvec4 refill(uvec3 payload, out uvec4 tot) {
+// End of a turn for every lane: lanes below 32 bits take the next words in lane order (SPEC §3.2).
+// Also carries the caller's value v and three flags through the same exchange: returns the
+// exclusive prefix of v, tot gets its total, masks.yzw the flags' lane masks (masks.x: the lanes
+// that refilled).
+uint refill(uint v, bvec3 f, out uint tot, out uvec4 masks) {
     ring_fill();
     bool need = g_cnt < 32u;
-    uvec4 pre = xchg(uvec4(need ? 1u : 0u, payload), tot);
-    if (g_rd + tot.x > g_nwords) {
+    uint pre = xchg(v, bvec4(need, f), tot, masks);
+    uint n = uint(bitCount(masks.x));
+    if (g_rd + n > g_nwords) {
         fail_uniform(E_SRC_OVERRUN);
         return pre;
     }
     if (need) {
-        uint w = s_in[(g_rd + pre.x) & (RING - 1u)];
+        uint w = s_in[(g_rd + count_below(masks.x)) & (RING - 1u)];
         g_lo |= w << g_cnt;
         g_hi = g_cnt == 0u ? 0u : (w >> (32u - g_cnt));
         g_cnt += 32u;
     }
-    g_rd += tot.x;
+    g_rd += n;
     return pre;
 }
 
-// Per-lane error gathered through a refill: the lowest failing lane reports.
-// err_pre/err_tot: exclusive prefix and total of the per-lane error flags.
-bool lane_errors(bool mine, uint code, uint err_pre, uint err_tot) {
-    if (err_tot == 0u) {
+// Per-lane errors gathered through an exchange (bad: the failing lanes' mask): the lowest failing
+// lane reports its code.
+bool lane_errors(uint bad, uint code) {
+    if (bad == 0u) {
         return false;
     }
     g_fail = true;
-    g_writer = mine && err_pre == 0u;
+    g_writer = uint(findLSB(bad)) == g_lane;
     g_code = code;
     return true;
 }
@@ -510,27 +540,45 @@ void run_copies(bool mine, uint pos, uint len, uint dist, uint copy_mask) {
         uint first = s_cpos[uint(findLSB(todo_mask)) & 31u];
         // Only the first period [pos - dist, pos - dist + min(len, dist)) is ever read.
         bool ready = todo && (pos - dist + min(len, dist) <= first);
-        uvec4 tot;
-        xchg(uvec4(ready ? len : 0u, ready ? (1u << g_lane) : 0u, 0u, 0u), tot);
-        uint total = tot.x;
-        uint rmask = tot.y;
+        uint total;
+        uvec4 m;
+        xchg(ready ? len : 0u, bvec4(ready, false, false, false), total, m);
+        uint rmask = m.x;
         uint cur = uint(findLSB(rmask)) & 31u;
         uint cstart = 0u;
         uint rest = rmask;
-        for (uint b = g_lane; b < total; b += LANES) {
-            for (uint k = 0u; k < LANES; k++) {
-                if (b < cstart + s_clen[cur]) {
-                    break;
+        // Invocation l copies bytes l, l + 32, ... of the wave's copies laid end to end,
+        // COPY_BATCH at a time: the batch's loads are all issued before its stores, so their
+        // latencies overlap. No byte read in a wave is written in it (sources lie before `first`,
+        // destinations at or after it), so the order of loads and stores does not matter.
+        for (uint b0 = g_lane; b0 < total; b0 += LANES * COPY_BATCH) {
+            uint to[COPY_BATCH];
+            uint val[COPY_BATCH];
+            for (uint u = 0u; u < COPY_BATCH; u++) {
+                uint b = b0 + u * LANES;
+                to[u] = 0u;
+                val[u] = 0u;
+                if (b < total) {
+                    for (uint k = 0u; k < LANES; k++) {
+                        if (b < cstart + s_clen[cur]) {
+                            break;
+                        }
+                        cstart += s_clen[cur];
+                        rest &= ~(1u << cur);
+                        cur = uint(findLSB(rest)) & 31u;
+                    }
+                    uint i = b - cstart;
+                    uint p = s_cpos[cur];
+                    uint d = s_cdist[cur];
+                    to[u] = g_dst + p + i;
+                    val[u] = DST_LOAD(g_dst + p - d + (i < d ? i : i % d));
                 }
-                cstart += s_clen[cur];
-                rest &= ~(1u << cur);
-                cur = uint(findLSB(rest)) & 31u;
             }
-            uint i = b - cstart;
-            uint p = s_cpos[cur];
-            uint d = s_cdist[cur];
-            uint from = p - d + (i < d ? i : i % d);
-            DST_COPY(g_dst + p + i, g_dst + from);
+            for (uint u = 0u; u < COPY_BATCH; u++) {
+                if (b0 + u * LANES < total) {
+                    DST_STORE(to[u], val[u]);
+                }
+            }
         }
         buffer_barrier();
         todo = todo && !ready;
@@ -595,10 +643,11 @@ void huffman_block(inout uint out_pos) {
         bool eob_round = false;
         if (live) {
             // Lanes after the first EOB lane get no litlen turn in this block (SPEC §3.7).
-            uvec4 tot;
-            uvec4 pre = xchg(uvec4(kind == T_EOB ? 1u : 0u, 0u, 0u, 0u), tot);
-            eob_round = tot.x != 0u;
-            if (pre.x != 0u && kind != T_DIST) {
+            uint t;
+            uvec4 eob;
+            xchg(0u, bvec4(kind == T_EOB, false, false, false), t, eob);
+            eob_round = eob.x != 0u;
+            if (count_below(eob.x) != 0u && kind != T_DIST) {
                 kind = T_NONE;
                 use = 0u;
                 code = E_OK;
@@ -609,28 +658,26 @@ void huffman_block(inout uint out_pos) {
             consume(use);
         }
         uint out_len = kind == T_LIT ? 1u : (kind == T_LEN ? min(value, TILE_MAX + 1u) : 0u);
-        uvec4 tot;
-        uvec4 pre = refill(uvec3(out_len,
-                                 (bad ? 1u : 0u) | (kind == T_LEN ? 0x100u : 0u),
-                                 kind == T_DIST ? (1u << g_lane) : 0u),
-                           tot);
-        if (lane_errors(bad, code, pre.z & 0xFFu, tot.z & 0xFFu)) {
+        uint tot;
+        uvec4 masks;
+        uint pre = refill(out_len, bvec3(bad, kind == T_LEN, kind == T_DIST), tot, masks);
+        if (lane_errors(masks.y, code)) {
             return;
         }
         if (g_fail) {
             return;
         }
-        uint my_pos = out_pos + pre.y;
-        if (out_pos + tot.y > g_size) {
+        uint my_pos = out_pos + pre;
+        if (out_pos + tot > g_size) {
             fail_uniform(E_OUT_OVERFLOW);
             return;
         }
-        out_pos += tot.y;
+        out_pos += tot;
         if (kind == T_LIT) {
             DST_STORE(g_dst + my_pos, value);
         }
-        if (tot.w != 0u) {
-            run_copies(kind == T_DIST, pend_pos, pend_len, value, tot.w);
+        if (masks.w != 0u) {
+            run_copies(kind == T_DIST, pend_pos, pend_len, value, masks.w);
         }
         if (kind == T_DIST) {
             pend = false;
@@ -645,37 +692,74 @@ void huffman_block(inout uint out_pos) {
         }
         if (eob_round) {
             live = false;
-            if ((tot.z >> 8u) == 0u) {
+            if (masks.z == 0u) {
                 return; // nothing pending: the block is complete
             }
         }
     }
 }
 
-// Stored block (SPEC §3.4): LEN on lane 0, then byte j on lane j mod 32.
+// Stored block (SPEC §3.4): LEN on lane 0, then byte j on lane j mod 32, one byte per lane per
+// round. Rounds in which every lane has a byte run four at a time ("quads", one exchange instead of
+// four) once every lane holds 32..63 bits at the start of a round, which is so after the first
+// round's refill (lane 0 read LEN without one): each lane then consumes 32 bits over the four
+// rounds and refills exactly once, after round (cnt - 32) / 8, so its four bytes are the low 32
+// bits of its buffer and the word it takes is the next in (round, lane) order.
 void stored_block(inout uint out_pos) {
     uint len = 0u;
     if (g_lane == 0u) {
         len = g_lo & 0xFFFFu;
         consume(16u);
     }
-    uvec4 tot;
-    xchg(uvec4(len, 0u, 0u, 0u), tot);
-    len = tot.x;
+    uint tot;
+    uvec4 m;
+    xchg(len, bvec4(false), tot, m);
+    len = tot;
     if (out_pos + len > g_size) {
         fail_uniform(E_OUT_OVERFLOW);
         return;
     }
     uint rounds = len == 0u ? 1u : (len + LANES - 1u) / LANES;
-    for (uint m = 0u; m < rounds; m++) {
-        uint j = m * LANES + g_lane;
-        if (j < len) {
-            DST_STORE(g_dst + out_pos + j, g_lo & 0xFFu);
-            consume(8u);
-        }
-        refill(uvec3(0u), tot);
-        if (g_fail) {
-            return;
+    uint full = len / LANES;   // rounds in which every lane has a byte
+    for (uint r = 0u; r < rounds;) {
+        if (r > 0u && r + 4u <= full) {
+            ring_fill();
+            uint bytes4 = g_lo;
+            uint when = (g_cnt - 32u) >> 3u;
+            g_lo = g_hi;
+            g_hi = 0u;
+            g_cnt -= 32u;
+            uvec4 rm;
+            xchg(0u, bvec4(when == 0u, when == 1u, when == 2u, when == 3u), tot, rm);
+            if (g_rd + LANES > g_nwords) {
+                fail_uniform(E_SRC_OVERRUN);
+                return;
+            }
+            uint idx = count_below(rm[when]);
+            idx += when > 0u ? uint(bitCount(rm.x)) : 0u;
+            idx += when > 1u ? uint(bitCount(rm.y)) : 0u;
+            idx += when > 2u ? uint(bitCount(rm.z)) : 0u;
+            uint w = s_in[(g_rd + idx) & (RING - 1u)];
+            g_lo |= w << g_cnt;
+            g_hi = g_cnt == 0u ? 0u : (w >> (32u - g_cnt));
+            g_cnt += 32u;
+            g_rd += LANES;
+            uint at = g_dst + out_pos + r * LANES + g_lane;
+            for (uint k = 0u; k < 4u; k++) {
+                DST_STORE(at + k * LANES, (bytes4 >> (8u * k)) & 0xFFu);
+            }
+            r += 4u;
+        } else {
+            uint j = r * LANES + g_lane;
+            if (j < len) {
+                DST_STORE(g_dst + out_pos + j, g_lo & 0xFFu);
+                consume(8u);
+            }
+            refill(0u, bvec3(false), tot, m);
+            if (g_fail) {
+                return;
+            }
+            r += 1u;
         }
     }
     out_pos += len;
@@ -691,12 +775,13 @@ bool dynamic_header(out uint hlit, out uint hdist) {
     }
     hlit = 0u;
     hdist = 0u;
-    uvec4 tot;
-    refill(uvec3(hdr, 0u, 0u), tot);
+    uint tot;
+    uvec4 m;
+    refill(hdr, bvec3(false), tot, m);
     if (g_fail) {
         return false;
     }
-    hdr = tot.y;
+    hdr = tot;
     hlit = (hdr & 31u) + 257u;
     hdist = ((hdr >> 5u) & 31u) + 1u;
     uint hclen = ((hdr >> 10u) & 15u) + 4u;
@@ -723,7 +808,7 @@ bool dynamic_header(out uint hlit, out uint hdist) {
         s_lens[sym] = g_lo & 7u;
         consume(3u);
     }
-    refill(uvec3(0u), tot);
+    refill(0u, bvec3(false), tot, m);
     if (g_fail) {
         return false;
     }
@@ -734,7 +819,6 @@ bool dynamic_header(out uint hlit, out uint hdist) {
 // Dynamic block header, second part: the HLIT + HDIST code lengths into s_lens, decoded with
 // the precode table (table 0). Returns false on failure (g_fail set).
 bool code_lengths(uint hlit, uint hdist) {
-    uvec4 tot;
     // Code lengths: one precode symbol (+ extra bits) per lane per round, from lane 0.
     uint needed = hlit + hdist;
     uint produced = 0u;
@@ -754,9 +838,9 @@ bool code_lengths(uint hlit, uint hdist) {
         if (e == 0u) {
             count = 1u;
         }
-        uvec4 ctot;
-        uvec4 cpre = xchg(uvec4(count, 0u, 0u, 0u), ctot);
-        uint start = produced + cpre.x;
+        uint ctot;
+        uvec4 cm;
+        uint start = produced + xchg(count, bvec4(false), ctot, cm);
         bool take = start < needed;
         // Symbol 16 repeats the nearest earlier length; look back through this round first.
         s_cpos[g_lane] = sym;
@@ -789,16 +873,20 @@ bool code_lengths(uint hlit, uint hdist) {
             }
         }
         s_clen[g_lane] = val;
-        uvec4 pre = refill(uvec3(bad ? 1u : 0u, take ? 1u : 0u, take ? count : 0u), tot);
-        if (lane_errors(bad, code, pre.y, tot.y)) {
+        uint tot;
+        uvec4 masks;
+        refill(take ? count : 0u, bvec3(bad, take, false), tot, masks);
+        if (lane_errors(masks.y, code)) {
             return false;
         }
         if (g_fail) {
             return false;
         }
         shared_barrier();
-        last = s_clen[tot.z - 1u];
-        produced += tot.w;
+        // The lanes that took a turn are 0..k-1 (starts grow with the lane, lane 0's is below
+        // `needed`): the last length of the round is lane k-1's.
+        last = s_clen[uint(findMSB(masks.z)) & 31u];
+        produced += tot;
         if (produced >= needed) {
             break;
         }
@@ -914,14 +1002,15 @@ void main() {
                 hdr = g_lo & 7u;
                 consume(3u);
             }
-            uvec4 tot;
-            refill(uvec3(hdr, 0u, 0u), tot);
+            uint tot;
+            uvec4 m;
+            refill(hdr, bvec3(false), tot, m);
             if (g_fail) {
                 break;
             }
             blocks++;
-            bool final_ = (tot.y & 1u) != 0u;
-            uint btype = tot.y >> 1u;
+            bool final_ = (tot & 1u) != 0u;
+            uint btype = tot >> 1u;
             if (btype == 0u) {
                 stored_block(out_pos);
             } else if (btype < 3u) {

@@ -306,7 +306,7 @@ pub unsafe extern "C" fn ds_make_vulkan_backend(
                 validation: c.flags & DS_VULKAN_VALIDATION != 0,
                 device_index: (c.device_index != DS_VULKAN_ANY_DEVICE)
                     .then_some(c.device_index as usize),
-                memory_decompression: true,
+                ..ContextOptions::default()
             };
             VulkanContext::create(&options)
                 .map_err(|e| gpu_error("creating a Vulkan device", &e))?

@@ -17,6 +17,7 @@ use crate::error::GpuError;
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 const EXT_MEMORY_DECOMPRESSION: &CStr = c"VK_EXT_memory_decompression";
 const KHR_MAINTENANCE5: &CStr = c"VK_KHR_maintenance5";
+const KHR_PIPELINE_EXECUTABLE_PROPERTIES: &CStr = c"VK_KHR_pipeline_executable_properties";
 
 /// Which memory-decompression extension the device offers with the GDeflate 1.0 method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct DeviceCaps {
     pub subgroup_size_range: (u32, u32),
     /// Subgroup arithmetic operations are supported in compute shaders.
     pub subgroup_arithmetic: bool,
+    /// Subgroup ballot operations are supported in compute shaders.
+    pub subgroup_ballot: bool,
     /// `subgroupSizeControl` and `computeFullSubgroups` are enabled (Vulkan 1.3), so the decode
     /// pipeline can ask for full subgroups (and a required size of 32 when the range has it).
     pub full_subgroups: bool,
@@ -70,6 +73,9 @@ pub struct DeviceCaps {
     pub non_coherent_atom_size: u64,
     /// Minimum alignment of storage-buffer descriptor offsets.
     pub min_storage_offset_alignment: u64,
+    /// `VK_KHR_pipeline_executable_properties` is enabled (asked for with
+    /// `ContextOptions::pipeline_statistics`).
+    pub pipeline_statistics: bool,
 }
 
 /// Options for [`VulkanContext::create`].
@@ -82,6 +88,10 @@ pub struct ContextOptions {
     pub device_index: Option<usize>,
     /// Enable a memory-decompression extension when offered.
     pub memory_decompression: bool,
+    /// Enable `VK_KHR_pipeline_executable_properties` when offered, so pipelines can report the
+    /// driver's compile statistics (registers, shared memory, spills:
+    /// `ShaderDecoder::statistics`). For benchmarks and tuning.
+    pub pipeline_statistics: bool,
 }
 
 impl Default for ContextOptions {
@@ -90,6 +100,7 @@ impl Default for ContextOptions {
             validation: false,
             device_index: None,
             memory_decompression: true,
+            pipeline_statistics: false,
         }
     }
 }
@@ -185,6 +196,7 @@ pub struct VulkanContext {
     debug: Option<Debug>,
     host_import: Option<ash::ext::external_memory_host::Device>,
     memory_fd: Option<ash::khr::external_memory_fd::Device>,
+    executable_properties: Option<ash::khr::pipeline_executable_properties::Device>,
 }
 
 // SAFETY: the raw pointer in `Debug::log` points at a heap `MessageLog` (itself Sync: a Mutex)
@@ -489,6 +501,8 @@ impl VulkanContext {
         let decomp_ok = fdec.memory_decompression != vk::FALSE && bda;
         let host_import = has_ext(&dev_exts, ash::ext::external_memory_host::NAME);
         let memory_fd = has_ext(&dev_exts, ash::khr::external_memory_fd::NAME);
+        let exec_props =
+            options.pipeline_statistics && has_ext(&dev_exts, KHR_PIPELINE_EXECUTABLE_PROPERTIES);
 
         let mut enable_exts: Vec<*const i8> = Vec::new();
         if host_import {
@@ -496,6 +510,9 @@ impl VulkanContext {
         }
         if memory_fd {
             enable_exts.push(ash::khr::external_memory_fd::NAME.as_ptr());
+        }
+        if exec_props {
+            enable_exts.push(KHR_PIPELINE_EXECUTABLE_PROPERTIES.as_ptr());
         }
         let decomp = match (decomp_ok, nv_decomp, ext_decomp) {
             (true, true, _) => {
@@ -519,6 +536,8 @@ impl VulkanContext {
         let mut edec =
             vk::PhysicalDeviceMemoryDecompressionFeaturesNV::default().memory_decompression(true);
         let mut m5 = vk::PhysicalDeviceMaintenance5FeaturesKHR::default().maintenance5(true);
+        let mut eprops = vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default()
+            .pipeline_executable_info(true);
         let priorities = [1.0f32];
         let queue_info = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(family)
@@ -535,6 +554,9 @@ impl VulkanContext {
         }
         if decomp == Some(MemoryDecompressionExt::Ext) {
             dinfo = dinfo.push_next(&mut m5);
+        }
+        if exec_props {
+            dinfo = dinfo.push_next(&mut eprops);
         }
         // SAFETY: valid physical device; the create info's pointers are alive for the call.
         let device = unsafe { instance.create_device(physical, &dinfo, None) }
@@ -554,7 +576,7 @@ impl VulkanContext {
         };
         let (instance, debug) = partial.take();
         // SAFETY: the handles were just created from each other.
-        Ok(Arc::new(unsafe {
+        let mut ctx = unsafe {
             Self::assemble(
                 entry,
                 instance,
@@ -569,7 +591,14 @@ impl VulkanContext {
                 debug,
                 memory_fd,
             )
-        }))
+        };
+        if exec_props {
+            ctx.caps.pipeline_statistics = true;
+            ctx.executable_properties = Some(
+                ash::khr::pipeline_executable_properties::Device::new(&ctx.instance, &ctx.device),
+            );
+        }
+        Ok(Arc::new(ctx))
     }
 
     /// Adopts an embedder's instance, device and queue without taking ownership: nothing is
@@ -667,14 +696,15 @@ impl VulkanContext {
         debug: Option<Debug>,
         memory_fd: bool,
     ) -> VulkanContext {
-        let subgroup_arithmetic = probe
-            .subgroup
-            .supported_operations
-            .contains(vk::SubgroupFeatureFlags::ARITHMETIC)
-            && probe
-                .subgroup
-                .supported_stages
-                .contains(vk::ShaderStageFlags::COMPUTE);
+        let compute_ops = |op: vk::SubgroupFeatureFlags| {
+            probe.subgroup.supported_operations.contains(op)
+                && probe
+                    .subgroup
+                    .supported_stages
+                    .contains(vk::ShaderStageFlags::COMPUTE)
+        };
+        let subgroup_arithmetic = compute_ops(vk::SubgroupFeatureFlags::ARITHMETIC);
+        let subgroup_ballot = compute_ops(vk::SubgroupFeatureFlags::BALLOT);
         let range = if probe.size_control.min_subgroup_size != 0 {
             (
                 probe.size_control.min_subgroup_size,
@@ -700,6 +730,7 @@ impl VulkanContext {
             subgroup_size: probe.subgroup.subgroup_size,
             subgroup_size_range: range,
             subgroup_arithmetic,
+            subgroup_ballot,
             full_subgroups: features.full_subgroups,
             required_size_compute: probe
                 .size_control
@@ -725,6 +756,7 @@ impl VulkanContext {
                 .limits
                 .min_storage_buffer_offset_alignment
                 .max(1),
+            pipeline_statistics: false,
         };
         // SAFETY: valid instance and physical device (caller).
         let memory = unsafe { instance.get_physical_device_memory_properties(physical) };
@@ -746,6 +778,7 @@ impl VulkanContext {
             debug,
             host_import: host_import_fn,
             memory_fd: memory_fd_fn,
+            executable_properties: None,
         }
     }
 
@@ -795,6 +828,12 @@ impl VulkanContext {
 
     pub(crate) fn memory_fd_fn(&self) -> Option<&ash::khr::external_memory_fd::Device> {
         self.memory_fd.as_ref()
+    }
+
+    pub(crate) fn executable_properties_fn(
+        &self,
+    ) -> Option<&ash::khr::pipeline_executable_properties::Device> {
+        self.executable_properties.as_ref()
     }
 
     /// Locks the queue for a submission (Vulkan requires queues to be externally synchronized).

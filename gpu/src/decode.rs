@@ -40,7 +40,7 @@ const SLOT: u64 = 16;
 /// How the shader exchanges values between its 32 lanes (specialization constant 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShaderVariant {
-    /// Subgroup arithmetic over full subgroups of 8, 16 or 32 invocations.
+    /// Subgroup arithmetic and ballots over full subgroups of 8, 16 or 32 invocations.
     Subgroup,
     /// Shared memory and barriers only: any subgroup size.
     SharedMemory,
@@ -239,8 +239,8 @@ impl std::fmt::Debug for ShaderDecoder {
 /// Whether the subgroup variant is safe, and with which required subgroup size.
 fn subgroup_plan(ctx: &VulkanContext) -> Result<Option<u32>, String> {
     let c = ctx.caps();
-    if !c.subgroup_arithmetic {
-        return Err("no subgroup arithmetic in compute shaders".into());
+    if !c.subgroup_arithmetic || !c.subgroup_ballot {
+        return Err("no subgroup arithmetic and ballot in compute shaders".into());
     }
     if !c.full_subgroups {
         return Err("full subgroups cannot be required (needs Vulkan 1.3 subgroupSizeControl and computeFullSubgroups)".into());
@@ -346,9 +346,12 @@ impl ShaderDecoder {
                 stage = stage.push_next(&mut required);
             }
         }
-        let info = vk::ComputePipelineCreateInfo::default()
+        let mut info = vk::ComputePipelineCreateInfo::default()
             .stage(stage)
             .layout(guard.layout);
+        if ctx.caps().pipeline_statistics {
+            info = info.flags(vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR);
+        }
         // SAFETY: valid device; module and layout created above; infos alive across the call.
         let pipeline =
             unsafe { device.create_compute_pipelines(vk::PipelineCache::null(), &[info], None) }
@@ -379,6 +382,59 @@ impl ShaderDecoder {
     /// The required subgroup size, when one was requested.
     pub fn required_subgroup_size(&self) -> Option<u32> {
         self.required_size
+    }
+
+    /// The driver's statistics of the compiled pipeline ("name = value", per executable:
+    /// registers, shared memory, spills, as the driver names them), when the context was created
+    /// with `ContextOptions::pipeline_statistics` on a device that offers them; else empty.
+    pub fn statistics(&self) -> Result<Vec<String>, GpuError> {
+        let Some(ext) = self.ctx.executable_properties_fn() else {
+            return Ok(Vec::new());
+        };
+        let text = |raw: &[std::ffi::c_char]| {
+            // SAFETY: the driver NUL-terminates these fixed-size strings (Vulkan spec).
+            unsafe { std::ffi::CStr::from_ptr(raw.as_ptr()) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        // SAFETY: pipeline of this device, created with CAPTURE_STATISTICS (caps say enabled).
+        let executables = unsafe {
+            ext.get_pipeline_executable_properties(
+                &vk::PipelineInfoKHR::default().pipeline(self.pipeline),
+            )
+        }
+        .map_err(GpuError::vk("vkGetPipelineExecutablePropertiesKHR"))?;
+        let mut out = Vec::new();
+        for (i, e) in executables.iter().enumerate() {
+            out.push(format!(
+                "executable {i}: {} (subgroup size {})",
+                text(&e.name),
+                e.subgroup_size
+            ));
+            let info = vk::PipelineExecutableInfoKHR::default()
+                .pipeline(self.pipeline)
+                .executable_index(i as u32);
+            // SAFETY: as above; `i` is an index the driver returned.
+            let stats = unsafe { ext.get_pipeline_executable_statistics(&info) }
+                .map_err(GpuError::vk("vkGetPipelineExecutableStatisticsKHR"))?;
+            for st in stats {
+                // SAFETY: `format` says which union member the driver filled.
+                let value = unsafe {
+                    match st.format {
+                        vk::PipelineExecutableStatisticFormatKHR::BOOL32 => {
+                            (st.value.b32 != 0).to_string()
+                        }
+                        vk::PipelineExecutableStatisticFormatKHR::INT64 => st.value.i64.to_string(),
+                        vk::PipelineExecutableStatisticFormatKHR::UINT64 => {
+                            st.value.u64.to_string()
+                        }
+                        _ => st.value.f64.to_string(),
+                    }
+                };
+                out.push(format!("  {} = {value}", text(&st.name)));
+            }
+        }
+        Ok(out)
     }
 
     /// Creates a descriptor set for `b`. Offsets must meet the device's storage-buffer offset
