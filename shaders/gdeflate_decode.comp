@@ -17,17 +17,19 @@
 //   takes the tile range from a uniform buffer at binding 4. Everything else is the same code.
 //
 // Why it is fast on GPUs
-// - All cross-lane traffic is one primitive, xchg(): an exclusive prefix sum of a uvec4 over the
-//   32 lanes plus the total. With SUBGROUP_MODE 1 (host picks it when the workgroup is made of
-//   full subgroups of 8, 16 or 32 invocations) it is subgroupInclusiveAdd/subgroupAdd, plus one
-//   shared-memory combine when there are several subgroups; with 32-wide subgroups (NVIDIA, AMD
-//   wave32, Intel with a required size) it needs no barrier at all. Ballots, broadcasts from one
-//   lane and "how many lanes before me" all come out of the same prefix sum, so a round costs two
-//   of them. No shuffle is used anywhere, so no invocation ever reads a lane that is not running.
-//   SUBGROUP_MODE 0 does the same through shared memory only and runs on any subgroup size.
-// - The tile's compressed words are staged in a shared-memory ring, 256 words at a time with
-//   coalesced loads by all 32 invocations, so a round's refills read shared memory instead of
-//   waiting on a dependent global load.
+// - All cross-lane traffic is one primitive, xchg(): an exclusive prefix sum of one value over the
+//   32 lanes plus its total, and the lane masks of four flags. With SUBGROUP_MODE 1 (host picks it
+//   when the workgroup is made of full subgroups of 8, 16 or 32 invocations) that is one
+//   subgroupInclusiveAdd, one subgroupAdd and four subgroupBallots, plus one shared-memory
+//   combine when there are several subgroups; with 32-wide subgroups (NVIDIA, AMD wave32, Intel
+//   with a required size) it needs no barrier at all. Refill word indices ("how many lanes before
+//   me need a word"), the first failing lane, EOB and copy lanes all come out of the masks, so a
+//   round costs two exchanges. No shuffle is used anywhere, so no invocation ever reads a lane
+//   that is not running. SUBGROUP_MODE 0 does the same through shared memory only and runs on
+//   any subgroup size.
+// - The tile's compressed words are staged in a shared-memory ring, 128 words at a time with
+//   coalesced loads by all 32 invocations issued one chunk ahead, so a round's refills read
+//   shared memory instead of waiting on a dependent global load.
 // - Huffman decode is one shared-memory load for codes up to LL_BITS/D_BITS long: the tables are
 //   direct lookup tables built cooperatively by the 32 invocations for each block. Longer codes
 //   take a bounded canonical search (at most 15 - bits steps).
@@ -35,7 +37,9 @@
 //   and one bitfieldExtract.
 // - Copies run in "waves": every copy whose source bytes (its first period) lie before the first
 //   still-unwritten copy destination of the round is ready, and all ready copies of a round are
-//   spread byte-wise over all 32 invocations at once. Usually one wave per round.
+//   spread byte-wise over all 32 invocations at once, four loads in flight per invocation. Usually
+//   one wave per round.
+// - Stored blocks move four bytes per lane per exchange ("quads", see stored_block).
 //
 // Lane bit buffer (per invocation): 64 bits in two words, LSB-first, cnt valid bits:
 //
@@ -123,10 +127,11 @@ const uint LL_BITS = 10u;       // direct-table bits, literal/length (and precod
 const uint D_BITS = 9u;         // direct-table bits, distance
 const uint PRE_BITS = 7u;
 // Input ring: the tile's compressed words are staged in shared memory RING_CHUNK at a time
-// (coalesced loads by all 32 invocations), so a refill is a shared-memory read instead of a
-// dependent global load on the critical path of every round.
-const uint RING = 512u;
-const uint RING_CHUNK = 256u;
+// (coalesced loads by all 32 invocations, issued one chunk ahead), so a refill is a shared-memory
+// read instead of a dependent global load on the critical path of every round.
+const uint RING = 256u;
+const uint RING_CHUNK = 128u;
+const uint CHUNK_WORDS = RING_CHUNK / LANES; // words per invocation per chunk
 // Copy bytes per invocation whose loads are issued before their stores (see run_copies).
 const uint COPY_BATCH = 4u;
 
@@ -193,6 +198,7 @@ uint g_hi;
 uint g_cnt;
 uint g_rd;
 uint g_ring_hi; // one past the last tile word staged in s_in (same in all lanes)
+uint g_pref[CHUNK_WORDS]; // the chunk after g_ring_hi, loaded ahead: words k * 32 + lane
 
 // Failure bookkeeping: g_fail is workgroup-uniform, g_code/g_writer are per invocation.
 bool g_fail;
@@ -297,27 +303,45 @@ void fail_uniform(uint code) {
     g_code = code;
 }
 
-// Keeps words [g_rd, g_rd + 64) (clipped to the tile) staged in s_in. Workgroup-uniform.
-// Slots overwritten hold words below g_rd - 192, all consumed, and none of the slots the previous
-// refill read (those are 32..352 words away from the new ones), so no barrier is needed before
-// the stores.
+// Tile word w (with the tile's byte shift), 0 past the tile.
+uint tile_word(uint w) {
+    if (w >= g_nwords) {
+        return 0u;
+    }
+    uint v = src[g_src + w];
+    if (g_shift != 0u) {
+        // The tile's word w spans src words w and w + 1; both hold tile bytes only where they
+        // are used (the descriptor check covers word g_nwords).
+        v = (v >> g_shift) | (src[g_src + w + 1u] << (32u - g_shift));
+    }
+    return v;
+}
+
+// Starts the loads of the chunk at tile word `at` into g_pref; the next ring_fill stores them, so
+// their latency overlaps the rounds in between instead of stalling a refill.
+void prefetch(uint at) {
+    for (uint k = 0u; k < CHUNK_WORDS; k++) {
+        g_pref[k] = tile_word(at + k * LANES + g_lane);
+    }
+}
+
+// Keeps words [g_rd, g_rd + 64) (clipped to the tile) staged in s_in: when fewer are ahead, the
+// prefetched chunk is stored and the next one requested. Workgroup-uniform. The slots written
+// hold words below g_rd - 64 (g_ring_hi < g_rd + 64 and the ring holds 256 words), all consumed,
+// and none of those the last refill read (at most 32 words below g_rd), so no barrier is needed
+// before the stores.
 void ring_fill() {
     if (g_ring_hi >= g_nwords || g_ring_hi - g_rd >= 64u) {
         return;
     }
-    for (uint k = 0u; k < RING_CHUNK / LANES; k++) {
+    for (uint k = 0u; k < CHUNK_WORDS; k++) {
         uint w = g_ring_hi + k * LANES + g_lane;
         if (w < g_nwords) {
-            uint v = src[g_src + w];
-            if (g_shift != 0u) {
-                // The tile's word w spans src words w and w + 1; both hold tile bytes only where
-                // they are used (the descriptor check covers word g_nwords).
-                v = (v >> g_shift) | (src[g_src + w + 1u] << (32u - g_shift));
-            }
-            s_in[w & (RING - 1u)] = v;
+            s_in[w & (RING - 1u)] = g_pref[k];
         }
     }
     g_ring_hi = min(g_ring_hi + RING_CHUNK, g_nwords);
+    prefetch(g_ring_hi);
     shared_barrier();
 }
 
@@ -984,6 +1008,7 @@ void main() {
         fail_uniform(E_SRC_OVERRUN);
     } else {
         g_ring_hi = 0u;
+        prefetch(0u);
         ring_fill();
         g_lo = s_in[g_lane];
         g_hi = 0u;
