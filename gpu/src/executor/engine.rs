@@ -219,7 +219,11 @@ pub(crate) struct Engine {
     shader: ShaderDecoder,
     driver: Option<DriverPath>,
     pool: SlotPool,
+    /// Command buffers, one per batch. Only the submit thread touches the pool (Vulkan wants
+    /// every use of a pool, recording included, externally synchronized): the completion
+    /// thread hands finished command buffers back through `retired`.
     commands: CommandPool,
+    retired: Mutex<Vec<vk::CommandBuffer>>,
     timeline: TimelineSemaphore,
     next_value: AtomicU64,
     registry: BufferRegistry,
@@ -358,6 +362,7 @@ impl Engine {
             driver,
             pool: SlotPool::new(slots),
             commands: CommandPool::new(ctx)?,
+            retired: Mutex::new(Vec::new()),
             timeline: TimelineSemaphore::new(ctx, 0)?,
             next_value: AtomicU64::new(1),
             registry,
@@ -371,7 +376,8 @@ impl Engine {
         self.driver.is_some()
     }
 
-    /// After both threads ended: idle the device, drop cached descriptor sets.
+    /// After both threads ended: idle the device, drop cached descriptor sets, free retired
+    /// command buffers.
     pub(crate) fn shutdown(&self) {
         if let Err(e) = self.ctx.wait_idle() {
             log::warn!("GPU executor shutdown: {e}");
@@ -382,6 +388,10 @@ impl Engine {
         }
         for s in slots {
             self.pool.put(s);
+        }
+        // Both threads ended: this is the only user of the pool now.
+        for cmd in std::mem::take(&mut *lock(&self.retired)) {
+            self.commands.free(cmd);
         }
     }
 
@@ -1029,6 +1039,9 @@ impl Submitter {
     /// Records and submits the batch's command buffer; on failure every request in it fails.
     fn submit(&mut self, mut slot: Slot, segs: Vec<Seg>) {
         let value = self.e.next_value.fetch_add(1, Ordering::Relaxed);
+        for cmd in std::mem::take(&mut *lock(&self.e.retired)) {
+            self.e.commands.free(cmd);
+        }
         let recorded = self.e.commands.begin().and_then(|cmd| {
             // SAFETY: `cmd` is recording; every buffer it names is alive until the completion
             // thread has waited for `value` (slot, registry entries held by the segments).
@@ -1337,7 +1350,7 @@ fn complete_batch(e: &Engine, batch: Batch) {
         end_if_done(&s.req);
     }
     if waited.is_ok() {
-        e.commands.free(cmd);
+        lock(&e.retired).push(cmd);
     } else {
         log::error!("GPU executor: batch {value} did not complete; its command buffer is kept");
     }
