@@ -351,6 +351,12 @@ pub enum WeakCancel {
 
 /// One request slot: its state word, its cancellation tag, and the free-list
 /// link used while the slot is free.
+///
+/// Aligned to a cache line: every request makes about ten compare-and-swaps
+/// on its word, from the enqueuing thread and the executor's, and requests
+/// in neighbouring slots usually run on other cores; sharing a line would
+/// make each of those CASes pull the line away from the others.
+#[repr(align(64))]
 pub struct RequestCell {
     word: AtomicU64,
     tag: AtomicU64,

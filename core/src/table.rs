@@ -59,8 +59,16 @@ impl fmt::Display for BadCapacity {
 /// Request slots over caller-provided storage.
 pub struct SlotTable<S: AsRef<[RequestCell]>> {
     cells: S,
-    free_head: AtomicU64,
-    free_len: AtomicU32,
+    free: FreeList,
+}
+
+/// The free list's head and length, on a cache line of their own: every
+/// allocation and release writes them, while `cells` (the storage pointer)
+/// is read by every operation on any slot.
+#[repr(align(64))]
+struct FreeList {
+    head: AtomicU64,
+    len: AtomicU32,
 }
 
 impl<S: AsRef<[RequestCell]>> fmt::Debug for SlotTable<S> {
@@ -84,8 +92,10 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
         }
         let table = SlotTable {
             cells,
-            free_head: AtomicU64::new(0),
-            free_len: AtomicU32::new(0),
+            free: FreeList {
+                head: AtomicU64::new(0),
+                len: AtomicU32::new(0),
+            },
         };
         // Push in reverse so index 0 is handed out first.
         for i in (0..len as u32).rev() {
@@ -102,7 +112,7 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
     /// Slots on the free list right now (a snapshot under concurrency).
     pub fn free_slots(&self) -> usize {
         // Relaxed: a statistic; nothing is derived from it.
-        self.free_len.load(Ordering::Relaxed) as usize
+        self.free.len.load(Ordering::Relaxed) as usize
     }
 
     /// The cell of `id`, if its index is in range (the generation is checked
@@ -119,7 +129,7 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
     fn push_free(&self, index: u32) {
         let cell = &self.cells.as_ref()[index as usize];
         // Relaxed load: the CAS below validates the value we build on.
-        let mut head = self.free_head.load(Ordering::Relaxed);
+        let mut head = self.free.head.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the Release CAS, read after an Acquire
             // load of the head by `pop_free`.
@@ -128,7 +138,7 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
             // Release: the link store above (and the slot's Free word) are
             // visible to the thread that pops this index. Relaxed on failure:
             // we only retry with the fresh head.
-            match self.free_head.compare_exchange_weak(
+            match self.free.head.compare_exchange_weak(
                 head,
                 next,
                 Ordering::Release,
@@ -139,13 +149,13 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
             }
         }
         // Relaxed: statistic only.
-        self.free_len.fetch_add(1, Ordering::Relaxed);
+        self.free.len.fetch_add(1, Ordering::Relaxed);
     }
 
     fn pop_free(&self) -> Option<u32> {
         // Acquire: pairs with the Release CAS in `push_free`, so the top
         // cell's `next_free` link is visible.
-        let mut head = self.free_head.load(Ordering::Acquire);
+        let mut head = self.free.head.load(Ordering::Acquire);
         loop {
             let top = head as u32;
             if top == EMPTY {
@@ -162,7 +172,7 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
             // Acquire on success and failure: the next iteration (or the
             // caller, which now owns the slot) reads links and words that
             // other threads published with Release.
-            match self.free_head.compare_exchange_weak(
+            match self.free.head.compare_exchange_weak(
                 head,
                 new,
                 Ordering::Acquire,
@@ -170,7 +180,7 @@ impl<S: AsRef<[RequestCell]>> SlotTable<S> {
             ) {
                 Ok(_) => {
                     // Relaxed: statistic only.
-                    self.free_len.fetch_sub(1, Ordering::Relaxed);
+                    self.free.len.fetch_sub(1, Ordering::Relaxed);
                     return Some(index);
                 }
                 Err(actual) => head = actual,

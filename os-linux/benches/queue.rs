@@ -1,17 +1,22 @@
 //! Request-runtime benchmark (not a test): the queue on the pread backend
-//! against a plain single-threaded `pread` loop over the same file and
-//! offsets, measured in the same run, with ratios.
+//! (1 worker and one per core) and on the io_uring backend (1 ring and one
+//! per core) against a plain single-threaded `pread` loop over the same
+//! file and offsets, measured in the same run, with ratios.
 //!
 //! * 4 KiB random reads from the page cache: requests per second at depth
 //!   (many requests in flight), and round-trip latency p50/p99 at depth 1
 //!   (enqueue + submit + wait vs one pread call);
-//! * 1 MiB sequential reads: GB/s.
+//! * 1 MiB sequential reads: GB/s;
+//! * for each, the CPU time the process spent per request (all threads),
+//!   which other load on the machine moves much less than throughput.
 //!
 //! Run: `cargo bench -p ds-os-linux --bench queue` (results in
 //! docs/benchmarks.md, section "Request runtime"). `DS_BENCH_SCALE=0.1`
 //! shortens it.
 
-use ds_os_linux::{Backend, FileRef, PreadConfig, Queue, QueueBuilder, Request};
+#![allow(unsafe_code)]
+
+use ds_os_linux::{Backend, FileRef, PreadConfig, Queue, QueueBuilder, Request, UringConfig};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -71,12 +76,61 @@ fn pread_loop(file: &FileRef, offs: &[u64], block: usize, window: usize) -> (Dur
     (total, lat)
 }
 
-fn queue(threads: usize) -> Queue {
-    QueueBuilder::new()
-        .capacity(8192)
-        .backend(Backend::Pread(PreadConfig { threads }))
-        .build()
-        .unwrap()
+/// A queue configuration under test.
+#[derive(Clone, Copy)]
+enum Exec {
+    /// The pread backend with this many workers.
+    Pread(usize),
+    /// The io_uring backend with this many rings.
+    Uring(usize),
+}
+
+impl Exec {
+    fn label(self) -> String {
+        match self {
+            Exec::Pread(1) => "pread, 1 worker".into(),
+            Exec::Pread(n) => format!("pread, {n} workers"),
+            Exec::Uring(1) => "io_uring, 1 ring".into(),
+            Exec::Uring(n) => format!("io_uring, {n} rings"),
+        }
+    }
+
+    fn queue(self) -> Queue {
+        let backend = match self {
+            Exec::Pread(threads) => Backend::Pread(PreadConfig { threads }),
+            Exec::Uring(rings) => Backend::IoUring(UringConfig {
+                rings,
+                ..UringConfig::default()
+            }),
+        };
+        QueueBuilder::new()
+            .capacity(8192)
+            .backend(backend)
+            .build()
+            .unwrap()
+    }
+}
+
+/// CPU time used by this process so far (all threads, user + system).
+fn process_cpu() -> Duration {
+    // SAFETY: `rusage` is plain old data (integers and timevals), for
+    // which all-zero bytes are a valid value.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable `rusage`; for RUSAGE_SELF getrusage
+    // only fills it in.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    debug_assert_eq!(rc, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Runs `f`, returning its result and the process CPU time per request
+/// (`n` requests) in microseconds.
+fn cpu_per_request<T>(n: usize, f: impl FnOnce() -> T) -> (T, f64) {
+    let c0 = process_cpu();
+    let out = f();
+    let us = (process_cpu() - c0).as_secs_f64() * 1e6 / n.max(1) as f64;
+    (out, us)
 }
 
 /// Buffers owned by in-flight requests and recycled by their callbacks:
@@ -193,7 +247,13 @@ fn main() {
         FILE_SIZE >> 20
     );
 
-    let workers = [1, cores.max(2)];
+    let many = cores.clamp(2, ds_os_linux::uring::DEFAULT_MAX_RINGS);
+    let execs = [
+        Exec::Pread(1),
+        Exec::Pread(many),
+        Exec::Uring(1),
+        Exec::Uring(many),
+    ];
     let n4 = (400_000.0 * s) as usize;
     let offs4 = offsets(n4, 4096, true);
     let n1m = (4096.0 * s) as usize;
@@ -202,27 +262,32 @@ fn main() {
     // Each round measures the baseline and the queue back to back, so a
     // ratio compares runs under the same machine load; the summary gives
     // the median over rounds.
-    let mut ratios4: Vec<Vec<f64>> = vec![Vec::new(); workers.len()];
-    let mut ratios1m: Vec<Vec<f64>> = vec![Vec::new(); workers.len()];
+    let mut ratios4: Vec<Vec<f64>> = vec![Vec::new(); execs.len()];
+    let mut ratios1m: Vec<Vec<f64>> = vec![Vec::new(); execs.len()];
+    let mut cpu4: Vec<Vec<f64>> = vec![Vec::new(); execs.len() + 1];
     for round in 1..=ROUNDS {
         println!("\nround {round}/{ROUNDS}");
         println!("4 KiB random reads, {n4} requests, {WINDOW_4K} destination buffers");
-        let (base_t, base_lat) = pread_loop(&file, &offs4, 4096, WINDOW_4K);
+        let ((base_t, base_lat), base_cpu) =
+            cpu_per_request(n4, || pread_loop(&file, &offs4, 4096, WINDOW_4K));
+        cpu4[0].push(base_cpu);
         let base_rps = n4 as f64 / base_t.as_secs_f64();
         println!(
-            "  pread loop (1 thread)        {:>10.0} req/s   per-call p50 {:>8.2?} p99 {:>8.2?}",
+            "  pread loop (1 thread)        {:>10.0} req/s                  CPU {base_cpu:>5.2} us/req   per-call p50 {:>8.2?} p99 {:>8.2?}",
             base_rps,
             percentile(&base_lat, 0.5),
             percentile(&base_lat, 0.99)
         );
-        for (k, &threads) in workers.iter().enumerate() {
-            let q = queue(threads);
-            let t = queue_depth(&q, &file, &offs4, 4096, WINDOW_4K);
+        for (k, &exec) in execs.iter().enumerate() {
+            let q = exec.queue();
+            let (t, cpu) = cpu_per_request(n4, || queue_depth(&q, &file, &offs4, 4096, WINDOW_4K));
+            cpu4[k + 1].push(cpu);
             let st = q.stats();
             let rps = n4 as f64 / t.as_secs_f64();
             ratios4[k].push(rps / base_rps);
             println!(
-                "  queue, {threads} worker(s), depth {:>10.0} req/s   ratio {:>5.2}x   (enqueue->end p50 {:>8.2?} p99 {:>8.2?}, {WINDOW_4K} in flight)",
+                "  {:<28} {:>10.0} req/s   ratio {:>5.2}x   CPU {cpu:>5.2} us/req   (enqueue->end p50 {:>8.2?} p99 {:>8.2?}, {WINDOW_4K} in flight)",
+                exec.label(),
                 rps,
                 rps / base_rps,
                 st.latency_p50,
@@ -230,17 +295,19 @@ fn main() {
             );
         }
         let nq1 = (50_000.0 * s) as usize;
-        let q = queue(cores.max(2));
-        let lat = queue_qd1(&q, &file, &offs4[..nq1], 4096);
-        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
-        println!(
-            "  queue, depth-1 round trip    p50 {:>8.2?} p99 {:>8.2?}   ({:.1}x / {:.1}x a pread call)",
-            p50,
-            p99,
-            p50.as_secs_f64() / percentile(&base_lat, 0.5).as_secs_f64(),
-            p99.as_secs_f64() / percentile(&base_lat, 0.99).as_secs_f64()
-        );
-        drop(q);
+        for exec in [Exec::Pread(many), Exec::Uring(many)] {
+            let q = exec.queue();
+            let lat = queue_qd1(&q, &file, &offs4[..nq1], 4096);
+            let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+            println!(
+                "  depth-1 round trip, {:<18} p50 {:>8.2?} p99 {:>8.2?}   ({:.1}x / {:.1}x a pread call)",
+                exec.label(),
+                p50,
+                p99,
+                p50.as_secs_f64() / percentile(&base_lat, 0.5).as_secs_f64(),
+                p99.as_secs_f64() / percentile(&base_lat, 0.99).as_secs_f64()
+            );
+        }
 
         println!(
             "1 MiB sequential reads, {n1m} requests ({gb:.1} GB), {WINDOW_1M} destination buffers"
@@ -248,13 +315,14 @@ fn main() {
         let (base_t, _) = pread_loop(&file, &offs1m, 1 << 20, WINDOW_1M);
         let base_gbs = gb / base_t.as_secs_f64();
         println!("  pread loop (1 thread)        {base_gbs:>8.2} GB/s");
-        for (k, &threads) in workers.iter().enumerate() {
-            let q = queue(threads);
+        for (k, &exec) in execs.iter().enumerate() {
+            let q = exec.queue();
             let t = queue_depth(&q, &file, &offs1m, 1 << 20, WINDOW_1M);
             let gbs = gb / t.as_secs_f64();
             ratios1m[k].push(gbs / base_gbs);
             println!(
-                "  queue, {threads} worker(s)           {gbs:>8.2} GB/s   ratio {:>5.2}x",
+                "  {:<28} {gbs:>8.2} GB/s   ratio {:>5.2}x",
+                exec.label(),
                 gbs / base_gbs
             );
         }
@@ -263,12 +331,17 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("\nmedian ratios over {ROUNDS} rounds (queue / pread loop)");
-    for (k, &threads) in workers.iter().enumerate() {
+    println!(
+        "\nmedians over {ROUNDS} rounds: ratio to the pread loop (4 KiB req/s, 1 MiB GB/s), CPU us per 4 KiB request (pread loop: {:.2})",
+        median(&mut cpu4[0])
+    );
+    for (k, &exec) in execs.iter().enumerate() {
         println!(
-            "  {threads} worker(s): 4 KiB req/s {:.2}x, 1 MiB GB/s {:.2}x",
+            "  {:<28} 4 KiB {:.2}x, 1 MiB {:.2}x, CPU {:.2} us/req",
+            exec.label(),
             median(&mut ratios4[k]),
-            median(&mut ratios1m[k])
+            median(&mut ratios1m[k]),
+            median(&mut cpu4[k + 1])
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -218,8 +218,8 @@ impl QueueBuilder {
             table,
             slots: (0..cap).map(|_| Mutex::new(SlotData::default())).collect(),
             meta: (0..cap).map(|_| AtomicU8::new(0)).collect(),
-            pending: Mutex::new(ring()),
-            sched: Mutex::new(Sched {
+            pending: Padded(Mutex::new(ring())),
+            sched: Padded(Mutex::new(Sched {
                 ready: routes
                     .iter()
                     .map(|_| std::array::from_fn(|_| ring()))
@@ -227,13 +227,13 @@ impl QueueBuilder {
                 idle: routes.iter().map(|_| 0).collect(),
                 notified: routes.iter().map(|_| 0).collect(),
                 closed: false,
-            }),
+            })),
             ready_count: routes.iter().map(|_| ReadyCount::default()).collect(),
             route_cv: routes.iter().map(|_| Condvar::new()).collect(),
             hooks: routes.iter().map(|_| OnceLock::new()).collect(),
             sleeper_wakers: routes.iter().map(|_| OnceLock::new()).collect(),
             routes,
-            order: Mutex::new(Order::new(cap)),
+            order: Padded(Mutex::new(Order::new(cap))),
             counters: Counters::new(),
             ended: Waiters::new(),
             drained: Waiters::new(),
@@ -306,6 +306,18 @@ impl Sched {
     /// cancelled there included).
     fn ready_len(&self, route: usize) -> usize {
         self.ready[route].iter().map(IdRing::len).sum()
+    }
+}
+
+/// A value on cache lines of its own, so that writes to it (a contended
+/// lock) do not slow down reads of its neighbours, and the other way round.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
     }
 }
 
@@ -396,7 +408,10 @@ impl Drop for LocalScope {
 /// collect flag (bit 7).
 const META_COLLECT: u8 = 0x80;
 
-/// State shared by the queue handle, its executors and their jobs.
+/// State shared by the queue handle, its executors and their jobs. Aligned
+/// so the `Arc`'s reference counts (written as jobs come and go) have their
+/// own cache line; the locks every request takes are padded likewise.
+#[repr(align(128))]
 pub(crate) struct Shared {
     pub(crate) name: String,
     capacity: usize,
@@ -406,14 +421,14 @@ pub(crate) struct Shared {
     slots: Box<[Mutex<SlotData>]>,
     meta: Box<[AtomicU8]>,
     /// Enqueued, not yet submitted (requests and ordering commands).
-    pending: Mutex<Ring>,
-    sched: Mutex<Sched>,
+    pending: Padded<Mutex<Ring>>,
+    sched: Padded<Mutex<Sched>>,
     ready_count: Box<[ReadyCount]>,
     route_cv: Box<[Condvar]>,
     pub(crate) hooks: Box<[OnceLock<FeedHooks>]>,
     pub(crate) sleeper_wakers: Box<[OnceLock<SleeperWaker>]>,
     pub(crate) routes: Vec<Route>,
-    order: Mutex<Order>,
+    order: Padded<Mutex<Order>>,
     counters: Counters,
     /// Woken when a request reaches its end or closes a write bracket
     /// (`wait`, strong cancel waiting for a writer).
@@ -976,7 +991,13 @@ impl Queue {
             let (seq, epoch) = lock(&sh.order).add_request();
             // Relaxed: published by the Release CAS that makes the slot
             // Pending, which every reader of `meta` has observed first.
-            sh.meta[id.index() as usize].store(meta, Ordering::Relaxed);
+            // Written only when it changes: slots are reused most recent
+            // first, usually by requests of the same kind, and 64 slots
+            // share a cache line.
+            let m = &sh.meta[id.index() as usize];
+            if m.load(Ordering::Relaxed) != meta {
+                m.store(meta, Ordering::Relaxed);
+            }
             lock(sh.slot(id)).payload = Some(Box::new(Payload {
                 desc: desc.take().expect("desc moved once"),
                 src,

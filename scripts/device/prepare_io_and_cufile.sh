@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Run HERE (not on the device): builds, in release mode, the GPUDirect Storage check
-# (os-linux/examples/cufile_check) and the I/O driver benchmark (os-linux/benches/io_drivers.rs),
-# plus a static fio (the device machine has none; Debian's fio .deb pulls ~80 MiB of shared
-# libraries, so fio 3.33 is built from Debian's source package with --build-static instead), and
-# stages them, stripped, in .device-carry/io/ (git-ignored) for scripts/device/io_and_cufile.sh.
-# Carry: .device-carry/io (about 10 MiB).
+# (os-linux/examples/cufile_check), the I/O driver benchmark (os-linux/benches/io_drivers.rs) and
+# the request-runtime benchmark (os-linux/benches/queue.rs), plus a static fio (the device machine
+# has none; Debian's fio .deb pulls ~80 MiB of shared libraries, so fio 3.33 is built from
+# Debian's source package with --build-static instead), and stages them, stripped, in
+# .device-carry/io/ (git-ignored) for scripts/device/io_and_cufile.sh.
+# Carry: .device-carry/io (about 6 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -13,10 +14,13 @@ carry=.device-carry/io
 mkdir -p "$carry"
 cargo build --release -p ds-os-linux --example cufile_check
 cp "$target/release/examples/cufile_check" "$carry/"
-# The bench binary: cargo prints its path with --no-run.
-bench=$(cargo bench -p ds-os-linux --bench io_drivers --no-run --message-format=json 2>/dev/null \
-  | sed -n 's/.*"executable":"\([^"]*io_drivers[^"]*\)".*/\1/p' | tail -1)
-cp "$bench" "$carry/io_drivers"
+# The bench binaries: cargo prints their paths with --no-run.
+bench_exe() {
+  cargo bench -p ds-os-linux --bench "$1" --no-run --message-format=json 2>/dev/null \
+    | sed -n "s/.*\"executable\":\"\([^\"]*\/$1-[^\"]*\)\".*/\1/p" | tail -1
+}
+cp "$(bench_exe io_drivers)" "$carry/io_drivers"
+cp "$(bench_exe queue)" "$carry/queue_bench"
 if [ ! -x "$carry/fio" ]; then
   work=$(mktemp -d)
   printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' \
@@ -30,5 +34,5 @@ if [ ! -x "$carry/fio" ]; then
   cp "$work"/fio-*/fio "$carry/fio"
   rm -rf "$work"
 fi
-strip "$carry/cufile_check" "$carry/io_drivers" "$carry/fio"
+strip "$carry/cufile_check" "$carry/io_drivers" "$carry/queue_bench" "$carry/fio"
 du -sh "$carry"

@@ -208,7 +208,8 @@ impl UringStats {
 /// What the queue's hooks and the rings share.
 struct Hub {
     rings: Vec<RingHandle>,
-    /// Per request slot index: 1 + the ring executing it, 0 if none.
+    /// Per request slot index: 1 + the ring that last took a request in
+    /// it (the one executing it, while it runs), 0 if none yet.
     owner: Box<[AtomicU8]>,
     stats: UringStats,
     /// Whether a refused pool registration was already logged as a warning.

@@ -335,13 +335,20 @@ impl Worker {
         }
     }
 
-    fn set_owner(&self, id: RequestId, owned: bool) {
+    /// Records this ring as the executor of `id`'s slot (for the cancel
+    /// hook). Never cleared: a stale entry only sends a later cancel of
+    /// another request in the slot to a ring that does not know it (which
+    /// ignores it), and the ring that takes that request records itself
+    /// before its own check for a cancel. Written only when it changes:
+    /// slots are reused most recent first, often by the same ring, and 64
+    /// slots share a cache line.
+    fn set_owner(&self, id: RequestId) {
         if let Some(o) = self.hub.owner.get(id.index() as usize) {
+            let me = self.index as u8 + 1;
             // Relaxed: see `Hub::cancel`.
-            o.store(
-                if owned { self.index as u8 + 1 } else { 0 },
-                Ordering::Relaxed,
-            );
+            if o.load(Ordering::Relaxed) != me {
+                o.store(me, Ordering::Relaxed);
+            }
         }
     }
 
@@ -509,7 +516,7 @@ impl Worker {
         };
         self.generation = self.generation.wrapping_add(1);
         let id = job.id();
-        self.set_owner(id, true);
+        self.set_owner(id);
         self.by_id.insert(id, slot);
         self.ops[slot as usize] = Some(Op {
             job,
@@ -561,7 +568,6 @@ impl Worker {
         let op = self.ops[slot as usize].take().expect("live operation");
         self.free.push(slot);
         self.by_id.remove(&op.job.id());
-        self.set_owner(op.job.id(), false);
         op
     }
 
