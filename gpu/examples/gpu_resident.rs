@@ -3,7 +3,8 @@
 //! ceilings, all measured in one run on one device.
 //!
 //! Usage: `gpu_resident [--dir DIR] [--total-mib N] [--request-mib N] [--level L] [--reps N]
-//!         [--routes staging,host-import,upload-heap,gds] [--no-cold]`
+//!         [--routes staging,host-import,upload-heap,gds] [--decode shader,driver]
+//!         [--overlap on,off] [--slot-mib 32,64] [--slots N] [--no-cold] [--no-cpu]`
 //!
 //! 1. Generates (once; kept in DIR) game-like data — text, structured records, texture-like
 //!    blocks, noise — of `--total-mib` MiB (default 1024), as GDeflate files of `--request-mib`
@@ -11,9 +12,12 @@
 //! 2. Ceilings: plain `pread` of every file (4 threads, warm page cache, and cold after
 //!    dropping the files from the page cache), and host->device copy bandwidth (one
 //!    `vkCmdCopyBuffer` of 256 MiB from host-visible memory to device-local, GPU-timed, best of 5).
-//! 3. For each route (staging, host import, upload heap, GDS where available) and for the CPU
-//!    path (io_uring queue decoding on all cores into mapped host memory, then
-//!    `vkCmdCopyBuffer` to the GPU, overlapped by groups): warm and cold runs; GB/s of
+//! 3. For each route (staging, host import, upload heap, GDS where available), each GDeflate
+//!    decoder (`shader`: the validating compute shader, the default for untrusted content;
+//!    `driver`: the driver's memory decompression, used for content declared trusted, where the
+//!    device has it), each batch-overlap setting and staging-slot size, and for the CPU path
+//!    (io_uring queue decoding on all cores into mapped host memory, then `vkCmdCopyBuffer` to
+//!    the GPU, overlapped by groups): warm and cold runs; GB/s of
 //!    decompressed bytes landing in device-local buffers (wall clock from the first enqueue to
 //!    the last completion), request latency p50/p99 (enqueue -> completion), CPU seconds
 //!    (user + system, `getrusage`) per GB. The first 4 requests of every run are read back and
@@ -41,7 +45,12 @@ struct Args {
     level: u8,
     reps: usize,
     routes: Vec<Route>,
+    decoders: Vec<bool>,
+    overlap: Vec<bool>,
+    slot_mib: Vec<u64>,
+    slots: usize,
     cold: bool,
+    cpu: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,7 +66,12 @@ fn parse_args() -> Result<Args, String> {
             Route::UploadHeap,
             Route::Gds,
         ],
+        decoders: vec![false, true],
+        overlap: vec![true],
+        slot_mib: vec![32],
+        slots: ExecutorConfig::default().staging_buffers,
         cold: true,
+        cpu: true,
     };
     let mut it = std::env::args().skip(1);
     let num = |v: Option<String>, what: &str| -> Result<u64, String> {
@@ -73,6 +87,41 @@ fn parse_args() -> Result<Args, String> {
             "--level" => a.level = num(it.next(), "--level")?.min(12) as u8,
             "--reps" => a.reps = num(it.next(), "--reps")? as usize,
             "--no-cold" => a.cold = false,
+            "--no-cpu" => a.cpu = false,
+            "--slots" => a.slots = num(it.next(), "--slots")? as usize,
+            "--decode" => {
+                a.decoders = it
+                    .next()
+                    .ok_or("--decode needs a list")?
+                    .split(',')
+                    .map(|d| match d {
+                        "shader" => Ok(false),
+                        "driver" => Ok(true),
+                        other => Err(format!("unknown decoder {other}")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--overlap" => {
+                a.overlap = it
+                    .next()
+                    .ok_or("--overlap needs a list")?
+                    .split(',')
+                    .map(|d| match d {
+                        "on" => Ok(true),
+                        "off" => Ok(false),
+                        other => Err(format!("unknown overlap setting {other}")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--slot-mib" => {
+                a.slot_mib = it
+                    .next()
+                    .ok_or("--slot-mib needs a list")?
+                    .split(',')
+                    .map(|v| v.parse().ok().filter(|&n: &u64| n > 0))
+                    .collect::<Option<_>>()
+                    .ok_or("--slot-mib takes positive numbers separated by commas")?
+            }
             "--routes" => {
                 a.routes = it
                     .next()
@@ -326,6 +375,19 @@ fn verify(ctx: &Arc<VulkanContext>, buf: &GpuBuffer, off: u64, want: &[u8]) -> R
             .size(want.len() as u64);
         // SAFETY: recording buffer; buffers alive until the wait.
         unsafe {
+            // The executor's writes come first (ExecutorConfig::overlap_batches).
+            decode::record_buffer_barrier(
+                ctx,
+                cmd,
+                (
+                    vk::PipelineStageFlags::ALL_COMMANDS,
+                    vk::AccessFlags::MEMORY_WRITE,
+                ),
+                (
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::AccessFlags::TRANSFER_READ,
+                ),
+            );
             ctx.device()
                 .cmd_copy_buffer(cmd, buf.handle(), host.handle(), &[region]);
             decode::record_buffer_barrier(
@@ -357,17 +419,53 @@ fn check_first(ctx: &Arc<VulkanContext>, dst: &GpuBuffer, set: &DataSet) -> Resu
     Ok(())
 }
 
-/// All files through a Vulkan executor on `route` into one device-local buffer.
+/// One executor configuration of the table.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    route: Route,
+    /// Trusted content: GDeflate on the driver's decoder.
+    driver: bool,
+    overlap: bool,
+    slot_mib: u64,
+    slots: usize,
+}
+
+impl Setup {
+    fn name(&self) -> String {
+        format!(
+            "{} {}{}{}",
+            self.route.name(),
+            if self.driver { "driver" } else { "shader" },
+            if self.overlap { "" } else { " serial" },
+            if self.slot_mib == 32 {
+                String::new()
+            } else {
+                format!(" {}M", self.slot_mib)
+            }
+        )
+    }
+}
+
+/// All files through a Vulkan executor set up as `setup` into one device-local buffer.
 fn run_route(
     ctx: &Arc<VulkanContext>,
-    route: Route,
+    setup: Setup,
     dst: &Arc<GpuBuffer>,
     set: &DataSet,
 ) -> Result<(Run, String), String> {
     let exec = GpuExecutor::new(
         ctx,
         ExecutorConfig {
-            route: RouteChoice::Force(route),
+            route: RouteChoice::Force(setup.route),
+            trusted_content: setup.driver,
+            decode: if setup.driver {
+                DecodePath::Driver
+            } else {
+                DecodePath::Shader
+            },
+            overlap_batches: setup.overlap,
+            staging_size: setup.slot_mib << 20,
+            staging_buffers: setup.slots,
             ..ExecutorConfig::default()
         },
     )
@@ -386,6 +484,7 @@ fn run_route(
     let queue = Queue::builder()
         .backend(Backend::None)
         .capacity(1024)
+        .staging_limit(setup.slot_mib << 20)
         .executor(Box::new(exec))
         .build()
         .map_err(|e| e.to_string())?;
@@ -425,9 +524,19 @@ fn run_route(
     let (p50_ms, p99_ms) = percentiles(std::mem::take(&mut *lat.lock().expect("lock")));
     let get = ExecutorStats::get;
     let info = format!(
-        "{info}, {} submissions, io_uring {}",
+        "{info}, {} submissions, {} slots, io_uring {}{}",
         get(&stats.submissions),
-        stats.io_uring.load(std::sync::atomic::Ordering::Relaxed)
+        setup.slots,
+        stats.io_uring.load(std::sync::atomic::Ordering::Relaxed),
+        if setup.route == Route::Gds {
+            format!(
+                ", cuFileRead {} / host path {} segments",
+                get(&stats.gds_reads),
+                get(&stats.gds_host_reads)
+            )
+        } else {
+            String::new()
+        }
     );
     Ok((
         Run {
@@ -595,7 +704,7 @@ fn main() -> ExitCode {
             if !e.is_empty() {
                 eprintln!("gpu_resident: {e}");
             }
-            eprintln!("usage: gpu_resident [--dir DIR] [--total-mib N] [--request-mib N] [--level L] [--reps N] [--routes LIST] [--no-cold]");
+            eprintln!("usage: gpu_resident [--dir DIR] [--total-mib N] [--request-mib N] [--level L] [--reps N] [--routes LIST] [--decode shader,driver] [--overlap on,off] [--slot-mib LIST] [--slots N] [--no-cold] [--no-cpu]");
             return ExitCode::from(2);
         }
     };
@@ -641,50 +750,67 @@ fn run(a: &Args) -> Result<(), String> {
 
     let mut rows: Vec<(String, Run, Option<Run>, String)> = Vec::new();
     for &route in &a.routes {
-        let mut info = String::new();
-        let r = measure(a, &set, || {
-            run_route(&ctx, route, &dst, &set).map(|(r, i)| {
-                info = i;
-                r
-            })
-        });
-        match r {
-            Ok((w, c)) => {
-                check_first(&ctx, &dst, &set)?;
-                rows.push((route.name().to_string(), w, c, info));
+        for &driver in &a.decoders {
+            if driver && c.memory_decompression.is_none() {
+                continue;
             }
-            Err(e) => println!("route {route}: not run: {e}"),
+            for &overlap in &a.overlap {
+                for &slot_mib in &a.slot_mib {
+                    let setup = Setup {
+                        route,
+                        driver,
+                        overlap,
+                        slot_mib,
+                        slots: a.slots,
+                    };
+                    let mut info = String::new();
+                    let r = measure(a, &set, || {
+                        run_route(&ctx, setup, &dst, &set).map(|(r, i)| {
+                            info = i;
+                            r
+                        })
+                    });
+                    match r {
+                        Ok((w, c)) => {
+                            check_first(&ctx, &dst, &set)?;
+                            rows.push((setup.name(), w, c, info));
+                        }
+                        Err(e) => println!("{}: not run: {e}", setup.name()),
+                    }
+                }
+            }
         }
     }
-    let r = measure(a, &set, || run_cpu(&ctx, &dst, &set))?;
-    check_first(&ctx, &dst, &set)?;
-    rows.push((
-        "cpu-decode+upload".into(),
-        r.0,
-        r.1,
-        "io_uring queue, CPU decode on all cores".into(),
-    ));
+    if a.cpu {
+        let r = measure(a, &set, || run_cpu(&ctx, &dst, &set))?;
+        check_first(&ctx, &dst, &set)?;
+        rows.push((
+            "cpu-decode+upload".into(),
+            r.0,
+            r.1,
+            "io_uring queue, CPU decode on all cores".into(),
+        ));
+    }
 
     let base = rows
         .iter()
         .find(|r| r.0 == "cpu-decode+upload")
-        .map(|r| r.1.gbps())
-        .unwrap_or(1.0);
+        .map(|r| r.1.gbps());
     println!();
     println!(
-        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9} {:>9}  notes",
+        "{:<30} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9} {:>9}  notes",
         "path", "warm GB/s", "cold GB/s", "p50 ms", "p99 ms", "CPU s/GB", "vs CPU", "vs PCIe"
     );
     for (name, w, c, info) in &rows {
         println!(
-            "{:<18} {:>10.2} {:>10} {:>9.2} {:>9.2} {:>10.3} {:>8.2}x {:>8.2}x  {}",
+            "{:<30} {:>10.2} {:>10} {:>9.2} {:>9.2} {:>10.3} {:>9} {:>8.2}x  {}",
             name,
             w.gbps(),
             c.map_or("-".into(), |c| format!("{:.2}", c.gbps())),
             w.p50_ms,
             w.p99_ms,
             w.cpu_per_gb(),
-            w.gbps() / base,
+            base.map_or("-".into(), |b| format!("{:.2}x", w.gbps() / b)),
             w.gbps() / pcie,
             info
         );

@@ -890,6 +890,19 @@ impl GpuDecoder {
                     .size(n);
                 // SAFETY: recording buffer; buffers alive until the wait.
                 unsafe {
+                    // Earlier writes to `src` by any work on the queue come first.
+                    record_buffer_barrier(
+                        &self.ctx,
+                        cmd,
+                        (
+                            vk::PipelineStageFlags::ALL_COMMANDS,
+                            vk::AccessFlags::MEMORY_WRITE,
+                        ),
+                        (
+                            vk::PipelineStageFlags::TRANSFER,
+                            vk::AccessFlags::TRANSFER_READ,
+                        ),
+                    );
                     self.ctx.device().cmd_copy_buffer(
                         cmd,
                         src.handle(),

@@ -88,6 +88,21 @@ fn readback(ctx: &Arc<VulkanContext>, src: vk::Buffer, offset: u64, len: u64) ->
             .size(len);
         // SAFETY: recording buffer; both buffers alive until run_and_wait returns.
         unsafe {
+            // The executor's writes (copies, decode dispatches, the driver's decompression) are
+            // ordered before this read by a barrier, as ExecutorConfig::overlap_batches asks of
+            // consumers on the same queue.
+            ds_gpu::decode::record_buffer_barrier(
+                ctx,
+                cmd,
+                (
+                    vk::PipelineStageFlags::ALL_COMMANDS,
+                    vk::AccessFlags::MEMORY_WRITE,
+                ),
+                (
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::AccessFlags::TRANSFER_READ,
+                ),
+            );
             ctx.device()
                 .cmd_copy_buffer(cmd, src, host.handle(), &[region]);
             ds_gpu::decode::record_buffer_barrier(
@@ -302,6 +317,18 @@ fn every_route_loads_files_into_gpu_buffers() {
         let Some(exec) = supported(&ctx, route) else {
             continue;
         };
+        if route == Route::Staging {
+            // Batches serialized by queue-wide barriers (overlap_batches off) load the same.
+            let serial = GpuExecutor::new(
+                &ctx,
+                ExecutorConfig {
+                    overlap_batches: false,
+                    ..config(route)
+                },
+            )
+            .expect("executor");
+            load_and_check(&ctx, serial);
+        }
         assert_eq!(exec.route(), route);
         let stats = load_and_check(&ctx, exec);
         let get = ExecutorStats::get;

@@ -1121,14 +1121,19 @@ impl Submitter {
             .filter_map(|s| s.gdeflate.as_ref())
             .map(|g| g.tiles)
             .sum();
+        let overlap = self.e.config.overlap_batches;
         // SAFETY: recording command buffer (caller); handles of this device, alive (caller).
         unsafe {
-            record_buffer_barrier(
-                ctx,
-                cmd,
-                all,
-                (P::TRANSFER, A::TRANSFER_WRITE | A::TRANSFER_READ),
-            );
+            if !overlap {
+                // Everything submitted to the queue before (the embedder's work included) is
+                // done before this batch writes anything.
+                record_buffer_barrier(
+                    ctx,
+                    cmd,
+                    all,
+                    (P::TRANSFER, A::TRANSFER_WRITE | A::TRANSFER_READ),
+                );
+            }
             if let Some(scratch) = &slot.scratch {
                 let regions: Vec<vk::BufferCopy> = segs
                     .iter()
@@ -1190,15 +1195,27 @@ impl Submitter {
         }
         // SAFETY: recording buffer.
         unsafe {
-            record_buffer_barrier(
-                ctx,
-                cmd,
-                all,
-                (
-                    P::ALL_COMMANDS | P::HOST,
-                    A::MEMORY_READ | A::MEMORY_WRITE | A::HOST_READ,
-                ),
-            );
+            if overlap {
+                // Only the host must see the status (and, on the direct paths, nothing else):
+                // a second scope of HOST holds no later GPU work back, so the next batch's
+                // copies and decode overlap this one's.
+                record_buffer_barrier(
+                    ctx,
+                    cmd,
+                    (P::ALL_COMMANDS, A::MEMORY_WRITE),
+                    (P::HOST, A::HOST_READ),
+                );
+            } else {
+                record_buffer_barrier(
+                    ctx,
+                    cmd,
+                    all,
+                    (
+                        P::ALL_COMMANDS | P::HOST,
+                        A::MEMORY_READ | A::MEMORY_WRITE | A::HOST_READ,
+                    ),
+                );
+            }
         }
         Ok(())
     }

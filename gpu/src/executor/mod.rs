@@ -167,6 +167,18 @@ pub struct ExecutorConfig {
     pub cuda_device: i32,
     /// Requests taken from the queue per visit. Default 256.
     pub intake: usize,
+    /// Let consecutive batches run on the GPU at the same time (default true): a batch's command
+    /// buffer then has no queue-wide barrier before its first write or after its last, only the
+    /// ones ordering its own copies, decode and status read-back. Slots are reused only after
+    /// their batch completed, and requests own their destination ranges, so the executor's own
+    /// work needs nothing more. What changes is the embedder's side: GPU work that reads a
+    /// destination must be ordered after the request's completion by its own synchronization
+    /// (a semaphore wait or a pipeline barrier from COMPUTE_SHADER/TRANSFER writes, as for
+    /// writes made on any other queue), and destination ranges must not be in use by earlier GPU
+    /// work when the request is enqueued. With false, each batch starts with a barrier after all
+    /// earlier work on the queue and ends with one before all later work (batches run one after
+    /// another, as do the embedder's commands around them).
+    pub overlap_batches: bool,
 }
 
 impl Default for ExecutorConfig {
@@ -183,6 +195,7 @@ impl Default for ExecutorConfig {
             direct_to_mapped: true,
             cuda_device: 0,
             intake: 256,
+            overlap_batches: true,
         }
     }
 }
