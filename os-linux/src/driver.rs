@@ -71,11 +71,32 @@ impl fmt::Debug for FeedHooks {
     }
 }
 
-/// An executor's source of jobs.
-#[derive(Clone)]
+/// An executor's source of jobs. Clone it for each worker thread: every
+/// clone has its own handle on the queue, which the jobs taken through it
+/// hold, so creating and dropping jobs only touches a reference count
+/// private to that worker rather than one all cores write.
 pub struct JobFeed {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<FeedHandle>,
     pub(crate) route: usize,
+}
+
+impl Clone for JobFeed {
+    fn clone(&self) -> Self {
+        JobFeed {
+            shared: Arc::new(FeedHandle(self.shared.0.clone())),
+            route: self.route,
+        }
+    }
+}
+
+/// One feed clone's handle on the queue's shared state (see [`JobFeed`]).
+pub(crate) struct FeedHandle(pub(crate) Arc<Shared>);
+
+impl std::ops::Deref for FeedHandle {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl fmt::Debug for JobFeed {
@@ -92,13 +113,15 @@ impl JobFeed {
     /// into `out` (most urgent priority first). Returns false once the queue
     /// is shut down and nothing is left for this executor.
     pub fn next_batch(&self, out: &mut Vec<Job>, max: usize) -> bool {
-        self.shared.next_batch(self.route, out, max.max(1), true)
+        self.shared
+            .next_batch(&self.shared, self.route, out, max.max(1), true)
     }
 
     /// Non-blocking [`JobFeed::next_batch`]: returns how many jobs it added.
     pub fn try_next_batch(&self, out: &mut Vec<Job>, max: usize) -> usize {
         let before = out.len();
-        self.shared.next_batch(self.route, out, max.max(1), false);
+        self.shared
+            .next_batch(&self.shared, self.route, out, max.max(1), false);
         out.len() - before
     }
 
@@ -181,7 +204,7 @@ pub struct IoParts<'a> {
 
 /// One started request, owned by the executor until it reports a result.
 pub struct Job {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<FeedHandle>,
     pub(crate) id: RequestId,
     /// Boxed: a job moves through several hands (batch, ring table,
     /// completion), and a pointer moves cheaper than the payload.

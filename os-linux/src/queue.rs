@@ -25,7 +25,7 @@
 //! running their callbacks) wakes nobody for the requests those callbacks
 //! submit, since it looks at the ready list itself right after.
 
-use crate::driver::{Driver, FeedHooks, Job, JobFeed};
+use crate::driver::{Driver, FeedHandle, FeedHooks, Job, JobFeed};
 use crate::error::{BuildError, EnqueueError, Rejected, RequestError, WaitError};
 use crate::order::{ErrorRecord, Fence, Order, OrderCmd, Retired, StatusArray};
 use crate::pread::{PreadConfig, PreadDriver};
@@ -247,7 +247,7 @@ impl QueueBuilder {
         };
         for (route, mut d) in drivers.into_iter().enumerate() {
             let feed = JobFeed {
-                shared: shared.clone(),
+                shared: Arc::new(FeedHandle(shared.clone())),
                 route,
             };
             if let Err(error) = d.start(feed) {
@@ -365,15 +365,15 @@ thread_local! {
 /// it says whether such jobs were left (for a worker that cannot take them
 /// at once, see [`LocalScope::end`]).
 pub(crate) struct LocalScope {
-    shared: Arc<Shared>,
+    shared: Arc<FeedHandle>,
     route: usize,
 }
 
 impl LocalScope {
-    pub(crate) fn new(shared: &Arc<Shared>, route: usize) -> LocalScope {
+    pub(crate) fn new(shared: &Arc<FeedHandle>, route: usize) -> LocalScope {
         LOCAL.with(|l| {
             l.set(Local {
-                queue: Arc::as_ptr(shared) as usize,
+                queue: Arc::as_ptr(&shared.0) as usize,
                 route,
                 deferred: false,
             })
@@ -621,7 +621,8 @@ impl Shared {
     /// the workers (this one and the idle ones), so work spreads over the
     /// workers; idle workers are then woken for what is left.
     pub(crate) fn next_batch(
-        self: &Arc<Self>,
+        &self,
+        handle: &Arc<FeedHandle>,
         route: usize,
         out: &mut Vec<Job>,
         max: usize,
@@ -650,7 +651,7 @@ impl Shared {
                                 // the lock: the request is InFlight and
                                 // only its executor takes it.
                                 out.push(Job {
-                                    shared: self.clone(),
+                                    shared: handle.clone(),
                                     id,
                                     payload: None,
                                     writing: false,
