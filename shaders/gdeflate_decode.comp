@@ -72,6 +72,16 @@ const uint SUBGROUP_MODE = 0u;
 layout(constant_id = 0) const uint SUBGROUP_MODE = 0u;
 #endif
 
+// 0: direct-table entries of 32 bits (base value and extra-bit count precomputed). 1: 16-bit
+// entries (symbol and code length, two per word; base and extra bits computed per token), which
+// halves the tables' shared memory (6 KiB -> 3 KiB per workgroup) so more tiles fit on a GPU core
+// at once, for a few more ALU operations per token.
+#ifdef DS_NAGA
+const uint TABLE16 = 0u;
+#else
+layout(constant_id = 1) const uint TABLE16 = 0u;
+#endif
+
 // Whole compressed input as 32-bit words. Tiles may start at any byte (SPEC §2.2 puts them on
 // word boundaries, but containers from other encoders need not): a tile at a byte shift reads
 // each of its words from two source words (ring_fill).
@@ -156,8 +166,10 @@ shared uvec2 s_x[2][LANES];         // mode 0 exchange (value, flag bits), two s
 shared uint s_pv[2][4];             // mode 1 per-subgroup sums when there are several subgroups
 shared uvec4 s_pm[2][4];            // mode 1 per-subgroup flag masks, shifted to their lanes
 shared uint s_lens[320];            // code lengths: litlen 0..287 (or precode 0..18), then distance
-shared uint s_lut_ll[1u << LL_BITS]; // direct table: litlen, or precode while reading lengths
-shared uint s_lut_d[1u << D_BITS];  // direct table: distance
+// Direct tables (TABLE16: two entries per word): litlen, or precode while reading lengths; and
+// distance.
+shared uint s_lut_ll[(1u << LL_BITS) >> TABLE16];
+shared uint s_lut_d[(1u << D_BITS) >> TABLE16];
 shared uint s_sorted[2][288];       // symbols sorted by (code length, symbol)
 shared uint s_count[2][16];         // codes per length
 shared uint s_first[2][16];         // first canonical code per length
@@ -424,6 +436,33 @@ uint make_entry(uint mode, uint sym, uint len) {
     return len | (extra << 4u) | (kind << 9u) | (base << 16u);
 }
 
+// Direct-table value of the `bits`-bit index e of table t (sorted symbols, counts and first codes
+// built): a make_entry() entry, or with TABLE16 (symbol << 4) | code length; 0 when the index
+// starts no code of at most `bits` bits.
+uint table_value(uint t, uint e, uint bits, uint mode, bool single) {
+    uint sym = 0u;
+    uint len = 0u;
+    if (single) {
+        // Both values of the one bit decode to the only symbol (reference behaviour).
+        sym = s_sorted[t][0];
+        len = 1u;
+    } else {
+        uint r = bitfieldReverse(e);
+        for (uint l = 1u; l <= bits; l++) {
+            uint d = (r >> (32u - l)) - s_first[t][l];
+            if (d < s_count[t][l]) {
+                sym = s_sorted[t][s_offs[t][l] + d];
+                len = l;
+                break;
+            }
+        }
+    }
+    if (len == 0u) {
+        return 0u;
+    }
+    return TABLE16 != 0u ? (sym << 4u) | len : make_entry(mode, sym, len);
+}
+
 // Build the decode tables of table t (0: litlen or precode, 1: distance) from
 // s_lens[lens_base .. lens_base + nsyms). Returns 0 or E_BAD_CODE (workgroup-uniform).
 uint build_table(uint t, uint lens_base, uint nsyms, uint bits, uint mode) {
@@ -506,26 +545,19 @@ uint build_table(uint t, uint lens_base, uint nsyms, uint bits, uint mode) {
         shared_barrier();
     }
     bool single = s_misc[1u + t] != 0u;
-    uint size = 1u << bits;
-    for (uint e = g_lane; e < size; e += LANES) {
-        uint entry = 0u;
-        if (single) {
-            // Both values of the one bit decode to the only symbol (reference behaviour).
-            entry = make_entry(mode, s_sorted[t][0], 1u);
+    uint words = (1u << bits) >> TABLE16;
+    for (uint w = g_lane; w < words; w += LANES) {
+        uint v;
+        if (TABLE16 != 0u) {
+            v = table_value(t, 2u * w, bits, mode, single)
+                | (table_value(t, 2u * w + 1u, bits, mode, single) << 16u);
         } else {
-            uint r = bitfieldReverse(e);
-            for (uint l = 1u; l <= bits; l++) {
-                uint d = (r >> (32u - l)) - s_first[t][l];
-                if (d < s_count[t][l]) {
-                    entry = make_entry(mode, s_sorted[t][s_offs[t][l] + d], l);
-                    break;
-                }
-            }
+            v = table_value(t, w, bits, mode, single);
         }
         if (t == 0u) {
-            s_lut_ll[e] = entry;
+            s_lut_ll[w] = v;
         } else {
-            s_lut_d[e] = entry;
+            s_lut_d[w] = v;
         }
     }
     shared_barrier();
@@ -535,7 +567,15 @@ uint build_table(uint t, uint lens_base, uint nsyms, uint bits, uint mode) {
 // Decode one symbol of table t from the low bits of this lane's buffer (does not consume).
 // Returns the table entry, or 0 when the bits match no code.
 uint decode_sym(uint t, uint bits, uint mode) {
-    uint e = t == 0u ? s_lut_ll[g_lo & ((1u << bits) - 1u)] : s_lut_d[g_lo & ((1u << bits) - 1u)];
+    uint idx = g_lo & ((1u << bits) - 1u);
+    uint e;
+    if (TABLE16 != 0u) {
+        uint w = t == 0u ? s_lut_ll[idx >> 1u] : s_lut_d[idx >> 1u];
+        uint h = (w >> ((idx & 1u) * 16u)) & 0xFFFFu;
+        e = h == 0u ? 0u : make_entry(mode, h >> 4u, h & 15u);
+    } else {
+        e = t == 0u ? s_lut_ll[idx] : s_lut_d[idx];
+    }
     if ((e & 15u) != 0u) {
         return e;
     }

@@ -9,7 +9,10 @@
 //! ratios are printed against the same run's numbers.
 //!
 //! Usage: `bench_decode [--iters N] [--device N] [--tiles 512,2048,8192,16384]
-//!                      [--variants subgroup,shared] FILE...`
+//!                      [--variants subgroup,shared,subgroup-t16,shared-t16] FILE...`
+//!
+//! Shader variants: `subgroup` / `shared` (how lanes exchange values), `-t16` with 16-bit
+//! Huffman table entries (`TableFormat::Packed16`: half the tables' shared memory).
 //!
 //! GPU times are GPU timestamps around the decode commands (for the shader: the status reset and
 //! the dispatches), best of N after one warm-up; CPU times are wall-clock, best of N. GB/s counts
@@ -39,18 +42,22 @@ struct Args {
     iters: usize,
     device: Option<usize>,
     tiles: Vec<u32>,
-    variants: Vec<ShaderVariant>,
+    variants: Vec<(ShaderVariant, TableFormat)>,
     files: Vec<String>,
 }
 
-const USAGE: &str = "usage: bench_decode [--iters N] [--device N] [--tiles 512,2048,...] [--variants subgroup,shared] FILE...";
+const USAGE: &str = "usage: bench_decode [--iters N] [--device N] [--tiles 512,2048,...] [--variants subgroup,shared,subgroup-t16,shared-t16] FILE...";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         iters: 10,
         device: None,
         tiles: vec![512, 2048, 8192, 16384],
-        variants: vec![ShaderVariant::Subgroup, ShaderVariant::SharedMemory],
+        variants: vec![
+            (ShaderVariant::Subgroup, TableFormat::Wide),
+            (ShaderVariant::SharedMemory, TableFormat::Wide),
+            (ShaderVariant::Subgroup, TableFormat::Packed16),
+        ],
         files: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -85,8 +92,10 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--variants needs a list")?
                     .split(',')
                     .map(|v| match v {
-                        "subgroup" => Ok(ShaderVariant::Subgroup),
-                        "shared" => Ok(ShaderVariant::SharedMemory),
+                        "subgroup" => Ok((ShaderVariant::Subgroup, TableFormat::Wide)),
+                        "shared" => Ok((ShaderVariant::SharedMemory, TableFormat::Wide)),
+                        "subgroup-t16" => Ok((ShaderVariant::Subgroup, TableFormat::Packed16)),
+                        "shared-t16" => Ok((ShaderVariant::SharedMemory, TableFormat::Packed16)),
                         other => Err(format!("unknown variant {other}")),
                     })
                     .collect::<Result<Vec<_>, _>>()?
@@ -352,10 +361,10 @@ fn run() -> Result<(), String> {
         .ok_or("the queue has no timestamps")? as f64;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut shaders = Vec::new();
-    for v in &args.variants {
-        match ShaderDecoder::new(&ctx, VariantChoice::Force(*v)) {
+    for &(v, t) in &args.variants {
+        match ShaderDecoder::with_tables(&ctx, VariantChoice::Force(v), t) {
             Ok(s) => shaders.push(s),
-            Err(e) => println!("variant {v:?} skipped: {e}"),
+            Err(e) => println!("variant {v:?} {t:?} skipped: {e}"),
         }
     }
     let driver = match caps.memory_decompression {
@@ -376,8 +385,9 @@ fn run() -> Result<(), String> {
     );
     for s in &shaders {
         println!(
-            "shader {:?} (required subgroup size {:?}) compile statistics:",
+            "shader {:?} {:?} (required subgroup size {:?}) compile statistics:",
             s.variant(),
+            s.tables(),
             s.required_subgroup_size()
         );
         match s.statistics() {
@@ -424,9 +434,16 @@ fn bench_files(
     let mut failed = false;
     let mut names: Vec<String> = shaders
         .iter()
-        .map(|s| match s.variant() {
-            ShaderVariant::Subgroup => "shader-subgroup".to_string(),
-            ShaderVariant::SharedMemory => "shader-shared".to_string(),
+        .map(|s| {
+            let v = match s.variant() {
+                ShaderVariant::Subgroup => "subgroup",
+                ShaderVariant::SharedMemory => "shared",
+            };
+            let t = match s.tables() {
+                TableFormat::Wide => "",
+                TableFormat::Packed16 => "-t16",
+            };
+            format!("shader-{v}{t}")
         })
         .collect();
     if let Some(d) = driver {
@@ -455,7 +472,7 @@ fn bench_files(
         );
         print!("  {:>7} {:>6}", "tiles", "copies");
         for n in &names {
-            print!(" {n:>18}");
+            print!(" {n:>20}");
         }
         println!("  {:>12}  {:>12}  check", "best/driver", "best/cpu");
         let mut done = std::collections::HashSet::new();
@@ -488,7 +505,7 @@ fn bench_files(
             }
             print!("  {:>7} {:>6}", batch.tiles, batch.copies);
             for t in &row {
-                print!(" {:>12.3} GB/s", gbps(batch.output_bytes(), *t));
+                print!(" {:>15.3} GB/s", gbps(batch.output_bytes(), *t));
             }
             let best_shader = row[..shaders.len()]
                 .iter()

@@ -46,6 +46,18 @@ pub enum ShaderVariant {
     SharedMemory,
 }
 
+/// How the shader's direct Huffman tables store their entries (specialization constant 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TableFormat {
+    /// 32-bit entries with the base value and extra-bit count precomputed (6 KiB of shared
+    /// memory per workgroup).
+    #[default]
+    Wide,
+    /// 16-bit entries, symbol and code length (3 KiB): more workgroups fit on a GPU core, each
+    /// token costs a few ALU operations more.
+    Packed16,
+}
+
 /// Which variant to build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum VariantChoice {
@@ -224,6 +236,7 @@ pub struct ShaderDecoder {
     layout: vk::PipelineLayout,
     pipeline: vk::Pipeline,
     variant: ShaderVariant,
+    tables: TableFormat,
     required_size: Option<u32>,
 }
 
@@ -231,6 +244,7 @@ impl std::fmt::Debug for ShaderDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShaderDecoder")
             .field("variant", &self.variant)
+            .field("tables", &self.tables)
             .field("required_subgroup_size", &self.required_size)
             .finish()
     }
@@ -258,8 +272,17 @@ fn subgroup_plan(ctx: &VulkanContext) -> Result<Option<u32>, String> {
 }
 
 impl ShaderDecoder {
-    /// Builds the pipeline.
+    /// Builds the pipeline with the default table format.
     pub fn new(ctx: &Arc<VulkanContext>, choice: VariantChoice) -> Result<Self, GpuError> {
+        Self::with_tables(ctx, choice, TableFormat::default())
+    }
+
+    /// Builds the pipeline with the given table format.
+    pub fn with_tables(
+        ctx: &Arc<VulkanContext>,
+        choice: VariantChoice,
+        tables: TableFormat,
+    ) -> Result<Self, GpuError> {
         let plan = subgroup_plan(ctx);
         let (variant, required_size) = match (choice, plan) {
             (VariantChoice::Auto, Ok(size)) => (ShaderVariant::Subgroup, size),
@@ -325,11 +348,23 @@ impl ShaderDecoder {
             ShaderVariant::Subgroup => 1,
             ShaderVariant::SharedMemory => 0,
         };
-        let spec_data = mode.to_ne_bytes();
-        let entries = [vk::SpecializationMapEntry::default()
-            .constant_id(0)
-            .offset(0)
-            .size(4)];
+        let table16: u32 = match tables {
+            TableFormat::Wide => 0,
+            TableFormat::Packed16 => 1,
+        };
+        let mut spec_data = [0u8; 8];
+        spec_data[..4].copy_from_slice(&mode.to_ne_bytes());
+        spec_data[4..].copy_from_slice(&table16.to_ne_bytes());
+        let entries = [
+            vk::SpecializationMapEntry::default()
+                .constant_id(0)
+                .offset(0)
+                .size(4),
+            vk::SpecializationMapEntry::default()
+                .constant_id(1)
+                .offset(4)
+                .size(4),
+        ];
         let spec = vk::SpecializationInfo::default()
             .map_entries(&entries)
             .data(&spec_data);
@@ -370,6 +405,7 @@ impl ShaderDecoder {
             layout,
             pipeline,
             variant,
+            tables,
             required_size,
         })
     }
@@ -377,6 +413,11 @@ impl ShaderDecoder {
     /// The variant in use.
     pub fn variant(&self) -> ShaderVariant {
         self.variant
+    }
+
+    /// The table format in use.
+    pub fn tables(&self) -> TableFormat {
+        self.tables
     }
 
     /// The required subgroup size, when one was requested.
@@ -640,6 +681,8 @@ pub unsafe fn record_buffer_barrier(
 pub struct DecoderOptions {
     /// Shader variant.
     pub variant: VariantChoice,
+    /// Shader table format.
+    pub tables: TableFormat,
     /// Size of each staging buffer.
     pub staging_size: u64,
     /// Most staging buffers at once.
@@ -654,6 +697,7 @@ impl Default for DecoderOptions {
     fn default() -> Self {
         DecoderOptions {
             variant: VariantChoice::Auto,
+            tables: TableFormat::default(),
             staging_size: DEFAULT_STAGING_SIZE,
             staging_buffers: 2,
             trusted_content: false,
@@ -743,7 +787,7 @@ impl GpuDecoder {
     /// Builds the shader pipeline, loads the driver path if the device has it, and sets up the
     /// staging pool, a command pool and a timeline semaphore.
     pub fn new(ctx: &Arc<VulkanContext>, options: DecoderOptions) -> Result<Self, GpuError> {
-        let shader = ShaderDecoder::new(ctx, options.variant)?;
+        let shader = ShaderDecoder::with_tables(ctx, options.variant, options.tables)?;
         let driver = match ctx.caps().memory_decompression {
             Some(_) => Some(MemoryDecompressor::new(ctx)?),
             None => None,

@@ -35,7 +35,7 @@ pub use context::{
 };
 pub use decode::{
     DecodeBindings, DecodePath, DecodeReport, DecodeSet, DecoderOptions, GpuDecoder,
-    ResidentStream, ResolvedPath, ShaderDecoder, ShaderVariant, TileDesc, TileStatus,
+    ResidentStream, ResolvedPath, ShaderDecoder, ShaderVariant, TableFormat, TileDesc, TileStatus,
     VariantChoice,
 };
 pub use decompression::{MemoryDecompressor, Region};

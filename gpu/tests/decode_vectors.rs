@@ -49,28 +49,52 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn decoder(ctx: &std::sync::Arc<VulkanContext>, variant: VariantChoice) -> GpuDecoder {
+    decoder_with(ctx, variant, TableFormat::default())
+}
+
+fn decoder_with(
+    ctx: &std::sync::Arc<VulkanContext>,
+    variant: VariantChoice,
+    tables: TableFormat,
+) -> GpuDecoder {
     GpuDecoder::new(
         ctx,
         DecoderOptions {
             variant,
+            tables,
             ..DecoderOptions::default()
         },
     )
     .unwrap()
 }
 
+/// Stored, fixed and dynamic blocks, multi-tile streams, long and far matches, corrupt tiles.
+const CROSS_SECTION: [&str; 7] = [
+    "gdef/random_64k.L0.gdef",
+    "gdef/zeros_64k.L1.gdef",
+    "gdef/text_3x64k_plus1.L1.gdef",
+    "gdef/text_64k_minus1.L12.gdef",
+    "gdef/far_repeat_256k.L9.gdef",
+    "corrupt/flip_t0_b200_bit5.gdef",
+    "corrupt/btype3.gdef",
+];
+
 #[test]
-fn committed_vectors_match_the_cpu_decoder_in_both_variants() {
+fn committed_vectors_match_the_cpu_decoder_in_both_variants_and_table_formats() {
     let Some(ctx) = common::context() else { return };
     let files = sorted_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"));
     assert!(files.len() >= 5);
-    for variant in [
-        VariantChoice::Auto,
-        VariantChoice::Force(ShaderVariant::SharedMemory),
+    for (variant, tables) in [
+        (VariantChoice::Auto, TableFormat::Wide),
+        (
+            VariantChoice::Force(ShaderVariant::SharedMemory),
+            TableFormat::Wide,
+        ),
+        (VariantChoice::Auto, TableFormat::Packed16),
     ] {
-        let dec = decoder(&ctx, variant);
+        let dec = decoder_with(&ctx, variant, tables);
         for p in &files {
-            let name = format!("{} ({:?})", p.display(), dec.shader().variant());
+            let name = format!("{} ({:?}, {tables:?})", p.display(), dec.shader().variant());
             check_stream(&dec, &name, &std::fs::read(p).unwrap());
         }
     }
@@ -148,16 +172,23 @@ fn shared_memory_variant_matches_on_a_cross_section() {
         return;
     };
     let dec = decoder(&ctx, VariantChoice::Force(ShaderVariant::SharedMemory));
-    // Stored, fixed and dynamic blocks, multi-tile streams, long and far matches, a corrupt tile.
-    for name in [
-        "gdef/random_64k.L0.gdef",
-        "gdef/zeros_64k.L1.gdef",
-        "gdef/text_3x64k_plus1.L1.gdef",
-        "gdef/text_64k_minus1.L12.gdef",
-        "gdef/far_repeat_256k.L9.gdef",
-        "corrupt/flip_t0_b200_bit5.gdef",
-        "corrupt/btype3.gdef",
-    ] {
+    for name in CROSS_SECTION {
+        let p = dir.join("gdeflate/vectors").join(name);
+        check_stream(&dec, &p.display().to_string(), &std::fs::read(&p).unwrap());
+    }
+    drop(dec);
+    common::assert_clean(&ctx);
+}
+
+#[test]
+fn packed_tables_match_on_a_cross_section() {
+    let Some(ctx) = common::context() else { return };
+    let Some(dir) = common::shared_dir() else {
+        return;
+    };
+    let dec = decoder_with(&ctx, VariantChoice::Auto, TableFormat::Packed16);
+    assert_eq!(dec.shader().tables(), TableFormat::Packed16);
+    for name in CROSS_SECTION {
         let p = dir.join("gdeflate/vectors").join(name);
         check_stream(&dec, &p.display().to_string(), &std::fs::read(&p).unwrap());
     }
@@ -268,5 +299,71 @@ fn tiles_off_word_boundaries_decode_on_the_shader() {
             }
         }
     }
+    common::assert_clean(&ctx);
+}
+
+/// Streams made here with the encoder from runs of text, noise and zeros, so stored blocks
+/// (incompressible runs) sit between Huffman blocks in the same tile and start with every lane
+/// in a different bit state: the stored path's four-rounds-at-once form must match the CPU
+/// decoder however the previous block left the lanes. Alternates variants and table formats.
+#[test]
+fn generated_mixed_streams_match_the_cpu_decoder() {
+    let Some(ctx) = common::context() else { return };
+    let configs = [
+        (VariantChoice::Auto, TableFormat::Wide),
+        (VariantChoice::Auto, TableFormat::Packed16),
+        (
+            VariantChoice::Force(ShaderVariant::SharedMemory),
+            TableFormat::Wide,
+        ),
+    ];
+    let decoders: Vec<GpuDecoder> = configs
+        .iter()
+        .map(|&(v, t)| decoder_with(&ctx, v, t))
+        .collect();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for (i, level) in [0u8, 1, 3, 6, 9, 12]
+        .into_iter()
+        .cycle()
+        .take(9)
+        .enumerate()
+    {
+        let len = 30_000 + (next() % 110_000) as usize;
+        let mut data = Vec::with_capacity(len + 4096);
+        while data.len() < len {
+            let run = 1 + (next() % 3000) as usize;
+            match next() % 3 {
+                0 => {
+                    while data.len() < len && run > 0 {
+                        data.extend_from_slice(b"texture mesh lane tile ");
+                        if next() % 8 == 0 {
+                            break;
+                        }
+                    }
+                }
+                // Noise runs long enough to make whole blocks incompressible.
+                1 => data.extend((0..run * 8).map(|_| next() as u8)),
+                _ => data.extend(std::iter::repeat_n(0u8, run)),
+            }
+        }
+        data.truncate(len);
+        let stream = ds_gdeflate::encode::compress(&data, level).expect("compress");
+        let dec = &decoders[i % decoders.len()];
+        let name = format!(
+            "generated stream {i} ({len} bytes, level {level}, {:?}, {:?})",
+            dec.shader().variant(),
+            dec.shader().tables()
+        );
+        check_stream(dec, &name, &stream);
+        let (want, _) = common::cpu_tiles(&stream).expect("parse");
+        assert!(want == data, "{name}: the CPU oracle round-trips");
+    }
+    drop(decoders);
     common::assert_clean(&ctx);
 }

@@ -346,7 +346,7 @@ impl Engine {
                 c
             }
         };
-        let shader = ShaderDecoder::new(ctx, config.variant)?;
+        let shader = ShaderDecoder::with_tables(ctx, config.variant, config.tables)?;
         let driver = driver_path(ctx, config)?;
         let slot_size = slots[0].size;
         let regions = slots

@@ -57,7 +57,7 @@ use ds_core::DestinationKinds;
 use ds_os_linux::{Driver, JobFeed};
 
 use crate::context::VulkanContext;
-use crate::decode::{DecodePath, VariantChoice};
+use crate::decode::{DecodePath, TableFormat, VariantChoice};
 use crate::error::GpuError;
 use crate::memory::DEFAULT_STAGING_SIZE;
 
@@ -158,6 +158,8 @@ pub struct ExecutorConfig {
     pub emulate_driver_path: bool,
     /// Shader variant.
     pub variant: VariantChoice,
+    /// Shader table format.
+    pub tables: TableFormat,
     /// Read files with io_uring (else pread). Default true; falls back to pread by itself.
     pub io_uring: bool,
     /// On the upload-heap route, read uncompressed requests straight into destinations that are
@@ -191,6 +193,7 @@ impl Default for ExecutorConfig {
             trusted_content: false,
             emulate_driver_path: false,
             variant: VariantChoice::Auto,
+            tables: TableFormat::default(),
             io_uring: true,
             direct_to_mapped: true,
             cuda_device: 0,
