@@ -505,7 +505,7 @@ fn bench_files(
             }
             print!("  {:>7} {:>6}", batch.tiles, batch.copies);
             for t in &row {
-                print!(" {:>15.3} GB/s", gbps(batch.output_bytes(), *t));
+                print!(" {:>15.4} GB/s", gbps(batch.output_bytes(), *t));
             }
             let best_shader = row[..shaders.len()]
                 .iter()

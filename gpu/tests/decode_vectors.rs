@@ -82,7 +82,7 @@ const CROSS_SECTION: [&str; 7] = [
 #[test]
 fn committed_vectors_match_the_cpu_decoder_in_both_variants_and_table_formats() {
     let Some(ctx) = common::context() else { return };
-    let files = sorted_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"));
+    let files = sorted_files(&common::data_dir());
     assert!(files.len() >= 5);
     for (variant, tables) in [
         (VariantChoice::Auto, TableFormat::Wide),
@@ -210,7 +210,7 @@ fn memory_decompression_path_matches_the_cpu_decoder_where_offered() {
         return;
     }
     let dec = decoder(&ctx, VariantChoice::Auto);
-    for p in sorted_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")) {
+    for p in sorted_files(&common::data_dir()) {
         let bytes = std::fs::read(&p).unwrap();
         let (want, _) = common::cpu_tiles(&bytes).unwrap();
         let got = dec

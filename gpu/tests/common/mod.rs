@@ -66,9 +66,15 @@ pub fn cpu_tiles(stream: &[u8]) -> Result<(Vec<u8>, Vec<bool>), ds_gdeflate::Dec
     Ok((out, ok))
 }
 
+/// The vectors committed under `gpu/tests/data` ($DS_GPU_TEST_DATA overrides the place, for test
+/// binaries run from another checkout, as on the device machine).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("DS_GPU_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data"))
+}
+
 /// A vector committed under `gpu/tests/data`.
 pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    data_dir().join(name)
 }
