@@ -3,8 +3,9 @@
 # .device-carry/gpu and .gl here. Unpacks the Vulkan loader, points it at the NVIDIA driver when
 # no driver manifest is installed, and runs the GDeflate decode benchmark (our shader, the
 # driver's VK_NV_memory_decompression path, the CPU decoder on all cores; outputs checked against
-# the CPU) twice: with the shader variant the device gets automatically and with the
-# shared-memory fallback. Logs go to $OUT.
+# the CPU) over batches of 512..16384 tiles for the subgroup, shared-memory and 16-bit-table
+# shader variants. Logs go to $OUT. (scripts/device/gpu_all.sh runs this and everything else of
+# the GPU work in one run.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/gpu_bench_out}
@@ -16,9 +17,8 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && ! ls /usr/share/vulkan/icd.d/*.json /etc/vul
 fi
 bin=.device-carry/gpu/bench_decode
 streams=(.device-carry/gpu/streams/*.gdef)
-iters=${ITERS:-20}
+iters=${ITERS:-10}
 { nvidia-smi || true; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"; nproc; } >"$out/machine.txt" 2>&1
 status=0
-"$bin" --iters "$iters" "${streams[@]}" 2>&1 | tee "$out/bench_auto.log" || status=1
-"$bin" --iters "$iters" --variant shared "${streams[@]}" 2>&1 | tee "$out/bench_shared.log" || status=1
+"$bin" --iters "$iters" "${streams[@]}" 2>&1 | tee "$out/bench_decode.log" || status=1
 exit $status
