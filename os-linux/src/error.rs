@@ -188,7 +188,10 @@ impl fmt::Display for RequestErrorKind {
                     f,
                     "the range passes the end of GPU buffer {buffer:#x} ({len} bytes registered)"
                 ),
-                None => write!(f, "GPU buffer {buffer:#x} is not registered with the executor"),
+                None => write!(
+                    f,
+                    "GPU buffer {buffer:#x} is not registered with the executor"
+                ),
             },
             RequestErrorKind::Unsupported { executor, what } => {
                 write!(f, "executor {executor} cannot {what}")
