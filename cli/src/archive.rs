@@ -575,13 +575,13 @@ fn parse_header(h: &[u8], len: u64) -> Result<Header, ArchiveError> {
         total_size: le64(h, 48),
         index_sha256: h[64..96].try_into().expect("32 bytes"),
     };
-    if header.archive_size != len || header.archive_size % ALIGN != 0 {
+    if header.archive_size != len || !header.archive_size.is_multiple_of(ALIGN) {
         return Err(ArchiveError::ArchiveSize {
             header: header.archive_size,
             actual: len,
         });
     }
-    if header.data_offset % ALIGN != 0 || header.data_offset > header.archive_size {
+    if !header.data_offset.is_multiple_of(ALIGN) || header.data_offset > header.archive_size {
         return Err(ArchiveError::DataOffset {
             data_offset: header.data_offset,
             archive_size: header.archive_size,
@@ -674,7 +674,7 @@ fn parse_index(index: &[u8], header: &Header) -> Result<Vec<Entry>, ArchiveError
 }
 
 fn check_entry(e: &Entry, h: &Header) -> Result<(), ArchiveError> {
-    if e.offset % ALIGN != 0 {
+    if !e.offset.is_multiple_of(ALIGN) {
         return Err(ArchiveError::Misaligned {
             path: e.path.clone(),
             offset: e.offset,

@@ -43,7 +43,7 @@ fn text(n: usize, seed: u64) -> Vec<u8> {
         let a = r[i % n] as usize;
         let b = r[(i * 13 + 5) % n] as usize;
         out.extend_from_slice(WORDS[(a * b) % 24 * (a % 3 + 1) / 3].as_bytes());
-        out.push(if a % 11 == 0 { b'\n' } else { b' ' });
+        out.push(if a.is_multiple_of(11) { b'\n' } else { b' ' });
         i += 1;
     }
     out.truncate(n);
