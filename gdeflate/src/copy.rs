@@ -29,7 +29,7 @@ fn load8(out: &[u8], at: usize) -> u64 {
 
 /// Stores 8 bytes at `at`. The caller guarantees `at + 8 <= out.len()`.
 #[inline(always)]
-fn store8(out: &mut [u8], at: usize, v: u64) {
+pub(crate) fn store8(out: &mut [u8], at: usize, v: u64) {
     debug_assert!(at + 8 <= out.len());
     let to = out.as_mut_ptr().wrapping_add(at).cast::<u64>();
     // SAFETY: the caller guarantees at + 8 <= out.len(), so the 8 bytes lie
@@ -80,6 +80,43 @@ pub(crate) fn copy_match(out: &mut [u8], pos: usize, dist: usize, len: usize) {
         for i in pos..end {
             out[i] = out[i - dist];
         }
+    }
+}
+
+/// The packed literal bytes of one round (at most 32), with room for
+/// 32-byte reads past them.
+pub(crate) struct Literals {
+    bytes: [u8; 64],
+}
+
+impl Literals {
+    pub(crate) fn new() -> Self {
+        Literals { bytes: [0; 64] }
+    }
+
+    /// Stores 8 bytes at `at` (`at <= 24`, checked).
+    #[inline(always)]
+    pub(crate) fn store(&mut self, at: usize, v: u64) {
+        if let Some(b) = self.bytes.get_mut(at..at + 8) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Copies bytes `from..from + 32` to `out[at..at + 32]` (a run of
+    /// literals, of which only the first few may be real: the rest is
+    /// overwritten by later items). The caller guarantees
+    /// `at + 32 <= out.len()`; `from <= 32` is checked.
+    #[inline(always)]
+    pub(crate) fn copy_to(&self, from: usize, out: &mut [u8], at: usize) {
+        debug_assert!(at + 32 <= out.len() && from <= 32);
+        let Some(run) = self.bytes.get(from..from + 32) else {
+            return;
+        };
+        let to = out.as_mut_ptr().wrapping_add(at);
+        // SAFETY: `run` is 32 bytes of `self.bytes` and the caller
+        // guarantees at + 32 <= out.len(), so the 32 bytes at `to` lie
+        // inside `out`; the two are distinct borrows and do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(run.as_ptr(), to, 32) }
     }
 }
 

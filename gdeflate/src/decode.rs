@@ -90,6 +90,9 @@ pub(crate) const ROUND_INPUT_MARGIN: usize = LANES * FAST_INPUT_MARGIN;
 /// length and leave the round when less than this remains after them).
 pub(crate) const ROUND_OUTPUT_MARGIN: usize = LANES;
 
+/// Bytes after a dynamic header's code lengths that a run fill may touch.
+const LENS_SLACK: usize = 16;
+
 /// Code-length symbol order (RFC 1951 §3.2.7).
 const PRECODE_ORDER: [usize; NUM_PRECODE] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
@@ -111,11 +114,11 @@ pub(crate) struct Fail {
 }
 
 /// The 32 lanes' bit buffers and the shared word cursor (SPEC §3.2).
-struct Lanes<'a> {
-    src: &'a [u8],
-    p: usize,
+pub(crate) struct Lanes<'a> {
+    pub(crate) src: &'a [u8],
+    pub(crate) p: usize,
     /// Per lane: valid bits below a sentinel 1 (see the module comment).
-    buf: [u64; LANES],
+    pub(crate) buf: [u64; LANES],
 }
 
 /// The refills of an unrolled round that have not moved the word cursor
@@ -244,7 +247,9 @@ pub(crate) struct TileDecoder {
     litlen: [u32; LITLEN_TABLE_LEN],
     dist: [u32; DIST_ENOUGH],
     precode: [u32; PRECODE_ENOUGH],
-    lens: [u8; NUM_LITLEN + NUM_DIST],
+    /// Code lengths of a dynamic header, with [`LENS_SLACK`] bytes after
+    /// them for whole-chunk run fills.
+    lens: [u8; NUM_LITLEN + NUM_DIST + LENS_SLACK],
     /// Rule 21: require every payload byte to be consumed.
     pub(crate) strict: bool,
 }
@@ -262,7 +267,7 @@ impl TileDecoder {
             litlen: [NOP_LITERAL; LITLEN_TABLE_LEN],
             dist: [0; DIST_ENOUGH],
             precode: [0; PRECODE_ENOUGH],
-            lens: [0; NUM_LITLEN + NUM_DIST],
+            lens: [0; NUM_LITLEN + NUM_DIST + LENS_SLACK],
             strict,
         }
     }
@@ -275,9 +280,15 @@ impl TileDecoder {
     }
 
     /// The body of [`TileDecoder::decode`], inlined into each instruction-set
-    /// variant (`cpu`).
+    /// variant (`cpu`); `r` decodes whole rounds of Huffman blocks where the
+    /// CPU allows ([`Scalar`] leaves everything to the scalar turns).
     #[inline(always)]
-    pub(crate) fn decode_impl(&mut self, src: &[u8], out: &mut [u8]) -> Result<(), Fail> {
+    pub(crate) fn decode_impl<R: Rounds>(
+        &mut self,
+        src: &[u8],
+        out: &mut [u8],
+        r: R,
+    ) -> Result<(), Fail> {
         debug_assert!(out.len() <= TILE);
         let mut lanes = Lanes::new(src)?;
         let mut pos = 0usize;
@@ -288,10 +299,10 @@ impl TileDecoder {
             lanes.refill(0)?;
             match btype {
                 0 => pos = stored(&mut lanes, out, pos)?,
-                1 => pos = self.symbols(&mut lanes, out, pos, Tables::Fixed)?,
+                1 => pos = self.symbols(&mut lanes, out, pos, Tables::Fixed, r)?,
                 2 => {
                     self.dynamic_header(&mut lanes)?;
-                    pos = self.symbols(&mut lanes, out, pos, Tables::Dynamic)?;
+                    pos = self.symbols(&mut lanes, out, pos, Tables::Dynamic, r)?;
                 }
                 _ => return Err(lanes.fail(Corruption::ReservedBlockType)),
             }
@@ -362,7 +373,16 @@ impl TileDecoder {
                     wanted: total,
                 }));
             }
-            self.lens[i..i + count].fill(value);
+            // Whole 16-byte chunks: a run of 3..=138 is one to nine plain
+            // stores instead of a `memset` call; bytes past `i + count`
+            // are overwritten by later lengths or never read.
+            let mut k = i;
+            while k < i + count {
+                if let Some(chunk) = self.lens.get_mut(k..k + LENS_SLACK) {
+                    chunk.fill(value);
+                }
+                k += LENS_SLACK;
+            }
             i += count;
             lanes.refill(lane)?;
             lane = (lane + 1) % LANES;
@@ -391,15 +411,18 @@ impl TileDecoder {
     /// The symbol section of a Huffman block (SPEC §3.7), in the sequential
     /// form. Returns the new output position.
     ///
-    /// Alternates between [`fast_turns`], which runs while the margins hold,
-    /// and one careful [`slow_turn`] at a time for the tail.
+    /// At every round boundary `r` first decodes whole rounds as long as it
+    /// can; then [`fast_turns`], which runs while the margins hold (with
+    /// `r` enabled: one round, then back to `r`), and one careful
+    /// [`slow_turn`] at a time for the tail.
     #[inline(always)]
-    fn symbols(
+    fn symbols<R: Rounds>(
         &self,
         lanes: &mut Lanes<'_>,
         out: &mut [u8],
         pos: usize,
         tables: Tables,
+        r: R,
     ) -> Result<usize, Fail> {
         let (ll, dt): (&[u32; LITLEN_TABLE_LEN], &[u32; DIST_ENOUGH]) = match tables {
             Tables::Fixed => (&FIXED_LITLEN, &FIXED_DIST),
@@ -411,8 +434,19 @@ impl TileDecoder {
             pos,
         };
         loop {
-            let eob =
-                fast_turns(lanes, out, ll, dt, &mut t)? || slow_turn(lanes, out, ll, dt, &mut t)?;
+            if R::ENABLED && t.lane.is_multiple_of(LANES) {
+                r.rounds(lanes, out, &mut t, ll, dt);
+            }
+            let stop = if R::ENABLED {
+                fast_turns::<true>(lanes, out, ll, dt, &mut t)?
+            } else {
+                fast_turns::<false>(lanes, out, ll, dt, &mut t)?
+            };
+            let eob = match stop {
+                Stop::Eob => true,
+                Stop::RoundEnd => false,
+                Stop::Margin => slow_turn(lanes, out, ll, dt, &mut t)?,
+            };
             if eob {
                 // The EOB turn is done (code consumed, lane refilled); the
                 // 31 turns after it only finish pending distances, which in
@@ -428,14 +462,53 @@ impl TileDecoder {
 }
 
 /// Where the symbol section stands between turns.
-struct Turns {
+pub(crate) struct Turns {
     /// Lane of the next turn (taken mod 32).
-    lane: usize,
+    pub(crate) lane: usize,
     /// Bit i set: lane i's distance was decoded already; its next turn only
     /// refills.
-    pending: u32,
+    pub(crate) pending: u32,
     /// Output position inside the tile.
-    pos: usize,
+    pub(crate) pos: usize,
+}
+
+/// Decoding of whole rounds of a symbol section, all lanes at once, where
+/// the CPU allows it (SPEC §3.9's round-synchronous form).
+pub(crate) trait Rounds: Copy {
+    /// Whether [`Rounds::rounds`] decodes anything.
+    const ENABLED: bool;
+
+    /// At a round boundary (`t.lane` is 0 mod 32): decodes whole rounds
+    /// while the margins hold and nothing needs the scalar turns (end of
+    /// block, invalid data, the tile's tail), leaving `lanes` and `t` at a
+    /// round boundary, exactly as the scalar turns would.
+    fn rounds(
+        self,
+        lanes: &mut Lanes<'_>,
+        out: &mut [u8],
+        t: &mut Turns,
+        ll: &[u32; LITLEN_TABLE_LEN],
+        dt: &[u32; DIST_ENOUGH],
+    );
+}
+
+/// No whole-round decoding: every turn is a scalar turn.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scalar;
+
+impl Rounds for Scalar {
+    const ENABLED: bool = false;
+
+    #[inline(always)]
+    fn rounds(
+        self,
+        _: &mut Lanes<'_>,
+        _: &mut [u8],
+        _: &mut Turns,
+        _: &[u32; LITLEN_TABLE_LEN],
+        _: &[u32; DIST_ENOUGH],
+    ) {
+    }
 }
 
 /// Resolves a literal/length subtable pointer: drops the main-table bits
@@ -471,6 +544,16 @@ fn distance(dt: &[u32; DIST_ENOUGH], bits: u64) -> Result<(usize, u32), Corrupti
     let total = d & 0x3F;
     let dist = (d >> 16) as usize + ((b & mask(total)) >> ((d >> 8) & 0xF)) as usize;
     Ok((dist, used + total))
+}
+
+/// Why [`fast_turns`] returned.
+enum Stop {
+    /// After an end-of-block turn.
+    Eob,
+    /// At a round boundary (only with `ONE_ROUND`).
+    RoundEnd,
+    /// A margin ran out: the next turn needs the careful [`slow_turn`].
+    Margin,
 }
 
 /// What one fast turn asks of its caller.
@@ -614,16 +697,17 @@ fn fast_turn<const DEFER: bool>(
 /// whole unrolled rounds of 32 turns (lanes as constants, literal refills
 /// deferred to the round's end) while [`ROUND_INPUT_MARGIN`] /
 /// [`ROUND_OUTPUT_MARGIN`] hold, single turns while [`FAST_INPUT_MARGIN`] /
-/// [`FAST_OUTPUT_MARGIN`] hold. Returns `true` after an end-of-block turn
-/// (`t.lane` on its lane), `false` when a margin runs out.
+/// [`FAST_OUTPUT_MARGIN`] hold. Returns after an end-of-block turn
+/// (`t.lane` on its lane), when a margin runs out, or, with `ONE_ROUND`,
+/// when the next turn is lane 0's (after at least one turn).
 #[inline(always)]
-fn fast_turns(
+fn fast_turns<const ONE_ROUND: bool>(
     lanes: &mut Lanes<'_>,
     out: &mut [u8],
     ll: &[u32; LITLEN_TABLE_LEN],
     dt: &[u32; DIST_ENOUGH],
     t: &mut Turns,
-) -> Result<bool, Fail> {
+) -> Result<Stop, Fail> {
     let src_len = lanes.src.len();
     let out_len = out.len();
     let mut p = lanes.p;
@@ -643,11 +727,14 @@ fn fast_turns(
                         Step::Leave => {
                             lanes.serve(&mut d, &mut p);
                             lane = ($l + 1) % LANES;
+                            if ONE_ROUND && lane == 0 {
+                                break 'outer Ok(Stop::RoundEnd);
+                            }
                             continue 'outer;
                         }
                         Step::Eob => {
                             lane = $l;
-                            break 'outer Ok(true);
+                            break 'outer Ok(Stop::Eob);
                         }
                         Step::Bad(k) => {
                             lanes.serve(&mut d, &mut p);
@@ -660,10 +747,13 @@ fn fast_turns(
             round!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
                    16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
             lanes.serve(&mut d, &mut p);
+            if ONE_ROUND {
+                break Ok(Stop::RoundEnd);
+            }
             continue;
         }
         if src_len - p < FAST_INPUT_MARGIN || out_len - pos < FAST_OUTPUT_MARGIN {
-            break Ok(false);
+            break Ok(Stop::Margin);
         }
         let mut d = Deferred::default();
         match fast_turn::<false>(
@@ -678,8 +768,13 @@ fn fast_turns(
             &mut d,
             FAST_OUTPUT_MARGIN,
         ) {
-            Step::Next | Step::Leave => lane = (lane + 1) % LANES,
-            Step::Eob => break Ok(true),
+            Step::Next | Step::Leave => {
+                lane = (lane + 1) % LANES;
+                if ONE_ROUND && lane == 0 {
+                    break Ok(Stop::RoundEnd);
+                }
+            }
+            Step::Eob => break Ok(Stop::Eob),
             Step::Bad(k) => break Err(k),
         }
     };

@@ -306,10 +306,17 @@ pub(crate) const fn build(
         s += 1;
     }
 
-    // Walk codewords in canonical order.
+    // Walk codewords in canonical order. The main table is filled by
+    // doubling (as libdeflate does): while codewords of length `len` are
+    // placed, only the first `2^len` entries are in use, each codeword at
+    // its bit-reversed value; before longer codewords come, the used part
+    // is copied after itself, which repeats every shorter codeword at all
+    // the indices whose low bits match it. One store per codeword plus
+    // plain copies, instead of a strided loop per codeword.
     let mut remaining = count;
     let mut code: u32 = 0;
     let mut cur_len: u32 = 0;
+    let mut filled_bits: u32 = 0;
     let mut sub_prefix: u32 = u32::MAX;
     let mut sub_start: usize = 0;
     let mut sub_bits: u32 = 0;
@@ -322,13 +329,10 @@ pub(crate) const fn build(
         cur_len = len;
         let rev = reverse(code, len);
         if len <= main_bits {
-            let e = templates[sym] + (len << 8) + len;
-            let mut j = rev as usize;
-            while j < main_size {
-                table[j] = e;
-                j += 1 << len;
-            }
+            filled_bits = double_until(table, filled_bits, len);
+            table[rev as usize] = templates[sym] + (len << 8) + len;
         } else {
+            filled_bits = double_until(table, filled_bits, main_bits);
             let prefix = rev & (main_size as u32 - 1);
             if prefix != sub_prefix {
                 // New subtable: as many index bits as the codewords under
@@ -366,7 +370,24 @@ pub(crate) const fn build(
         code += 1;
         i += 1;
     }
+    double_until(table, filled_bits, main_bits);
     Ok(())
+}
+
+/// Doubles the used part of a main table (its first `2^bits` entries)
+/// until it is `2^want` entries long; returns the new `bits` (`want` if it
+/// was larger). The caller guarantees `2^want <= table.len()`.
+const fn double_until(table: &mut [u32], mut bits: u32, want: u32) -> u32 {
+    while bits < want {
+        let half = 1usize << bits;
+        let mut j = 0;
+        while j < half {
+            table[half + j] = table[j];
+            j += 1;
+        }
+        bits += 1;
+    }
+    bits
 }
 
 /// Builds a table at compile time; a failure is a compile error.

@@ -37,6 +37,8 @@ mod decode;
 mod error;
 mod huffman;
 mod jobs;
+#[cfg(target_arch = "x86_64")]
+mod round;
 mod transpose;
 mod words;
 
