@@ -10,8 +10,9 @@
 # what makes the loader look for the builtin at all (see
 # docs/wine_integration_guide.md, "The search-path trap").
 #
-# Without wine or the mingw toolchain the suite prints "skipped: <reason>"
-# and passes, unless DS_REQUIRE_ALL=1. t_gpu needs a display for D3D12: the
+# Without wine the suite prints "skipped: <reason>" and passes, unless
+# DS_REQUIRE_ALL=1 (the build before it, wine/Makefile, needs the mingw
+# toolchain and libwine-dev and fails without them). t_gpu needs a display for D3D12: the
 # suite re-runs itself under xvfb-run when there is no DISPLAY. A program
 # exiting 77 skipped itself; under DS_REQUIRE_ALL=1 that fails the suite.
 # The shared GDeflate corpus ($DS_SHARED_DIR or <repo>/../shared) is read
