@@ -388,9 +388,9 @@ impl LocalScope {
     /// meanwhile. A worker that will not call `next_batch` /
     /// `try_next_batch` right away must then call [`Shared::wake_for_ready`].
     pub(crate) fn end(self) -> bool {
-        let deferred = LOCAL.with(|l| l.replace(Local::default())).deferred;
-        std::mem::forget(self);
-        deferred
+        // Clearing the thread's mark first leaves `Drop` nothing to do but
+        // release the handle.
+        LOCAL.with(|l| l.replace(Local::default())).deferred
     }
 }
 

@@ -1,7 +1,8 @@
 //! The executor interface: a GPU-destination executor plugs in without
 //! changes to the queue (here a test double whose "device buffers" are host
 //! memory, standing in for the Vulkan executor of the GPU work), hooks are
-//! called, a job dropped without a result fails with `ExecutorLost`, and
+//! called, a job dropped without a result fails with `ExecutorLost`, a dropped
+//! queue frees its shared state, and builder errors are precise.
 //! builder errors are precise.
 
 mod common;
@@ -124,6 +125,57 @@ fn gpu_destinations_route_to_the_registered_executor() {
         .enqueue(Request::read_memory(Arc::from(&data[..])).into_gpu_buffer(7, 0, 10))
         .unwrap_err();
     assert!(r.to_string().contains("destination too small"), "{r}");
+}
+
+/// A dropped queue frees its shared state on every built-in backend, after
+/// its workers ran completion callbacks (the path where a worker keeps the
+/// requests its callbacks submit): the executor hook stored in that state
+/// is released, so nothing of it leaks.
+#[test]
+fn a_dropped_queue_frees_its_shared_state() {
+    let backends = [
+        Backend::Pread(ds_os_linux::PreadConfig { threads: 2 }),
+        Backend::IoUring(ds_os_linux::UringConfig::default()),
+    ];
+    for backend in backends {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        {
+            let q = QueueBuilder::new()
+                .capacity(128)
+                .backend(backend)
+                .executor(Box::new(FakeGpu {
+                    device: Arc::new(Mutex::new(HashMap::new())),
+                    wakes: wakes.clone(),
+                    worker: None,
+                }))
+                .build()
+                .unwrap();
+            let data: Arc<[u8]> = Arc::from(&pattern(64, 9)[..]);
+            for _ in 0..32 {
+                let calls = calls.clone();
+                q.enqueue(
+                    Request::read_memory(data.clone())
+                        .into_buffer(vec![0; 64])
+                        .on_complete(move |c| {
+                            assert_eq!(c.result(), Ok(64));
+                            calls.fetch_add(1, Ordering::SeqCst);
+                        }),
+                )
+                .unwrap();
+            }
+            let fence = ds_os_linux::Fence::new(0);
+            q.enqueue_signal(&fence, 1).unwrap();
+            q.submit();
+            assert!(fence.wait(1, Some(std::time::Duration::from_secs(30))));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 32);
+        assert_eq!(
+            Arc::strong_count(&wakes),
+            1,
+            "the queue's shared state (holding the executor's hook) was freed"
+        );
+    }
 }
 
 /// Drops every job it gets.
