@@ -3,7 +3,6 @@
 //! memory, standing in for the Vulkan executor of the GPU work), hooks are
 //! called, a job dropped without a result fails with `ExecutorLost`, a dropped
 //! queue frees its shared state, and builder errors are precise.
-//! builder errors are precise.
 
 mod common;
 
