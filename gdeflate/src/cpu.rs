@@ -2,8 +2,8 @@
 //!
 //! On x86_64 CPUs with AVX2 (and BMI1, BMI2, LZCNT, POPCNT, which every
 //! AVX2 CPU has) the tile decoder is compiled a second time with those
-//! features and with whole-round AVX2 decoding of Huffman blocks
-//! (`round`), and chosen at run time, as libdeflate does. The scalar turns
+//! features, with whole-round AVX2 decoding of Huffman blocks (`round`)
+//! and AVX2 stored-block groups (`stored`), and chosen at run time, as libdeflate does. The scalar turns
 //! in that variant also gain single-instruction variable shifts and masks
 //! (`shrx`, `shlx`, `bzhi`) and `lzcnt`. Detection uses `cpuid` and
 //! `xgetbv` from `core`, so it works without `std`; the answer is cached in

@@ -26,7 +26,8 @@
 //! * **Stored blocks copy 128 bytes per step** (see [`stored_groups`]): in a
 //!   stored block every lane reads exactly one word per four rounds, in an
 //!   order fixed for the whole block, so 32 words become 128 output bytes
-//!   with a transpose instead of 128 single-byte turns.
+//!   with a transpose instead of 128 single-byte turns. With AVX2 the whole
+//!   group is a few vector instructions (`stored`).
 //!
 //! # Lane bit buffer
 //!
@@ -298,7 +299,7 @@ impl TileDecoder {
             let btype = lanes.bits(0, 2);
             lanes.refill(0)?;
             match btype {
-                0 => pos = stored(&mut lanes, out, pos)?,
+                0 => pos = stored(&mut lanes, out, pos, r)?,
                 1 => pos = self.symbols(&mut lanes, out, pos, Tables::Fixed, r)?,
                 2 => {
                     self.dynamic_header(&mut lanes)?;
@@ -490,6 +491,16 @@ pub(crate) trait Rounds: Copy {
         ll: &[u32; LITLEN_TABLE_LEN],
         dt: &[u32; DIST_ENOUGH],
     );
+
+    /// Copies whole 128-byte groups of a stored block, as
+    /// [`stored_groups`] does (same arguments, result and lane state).
+    fn stored_groups(
+        self,
+        lanes: &mut Lanes<'_>,
+        dst: &mut [u8],
+        slot: &[u32; LANES],
+        shift: &[u32; LANES],
+    ) -> usize;
 }
 
 /// No whole-round decoding: every turn is a scalar turn.
@@ -508,6 +519,17 @@ impl Rounds for Scalar {
         _: &[u32; LITLEN_TABLE_LEN],
         _: &[u32; DIST_ENOUGH],
     ) {
+    }
+
+    #[inline(always)]
+    fn stored_groups(
+        self,
+        lanes: &mut Lanes<'_>,
+        dst: &mut [u8],
+        slot: &[u32; LANES],
+        shift: &[u32; LANES],
+    ) -> usize {
+        stored_groups(lanes, dst, slot, shift)
     }
 }
 
@@ -881,7 +903,12 @@ fn check_match(pos: usize, dist: usize, len: usize, out_len: usize) -> Result<()
 /// `j mod 32`, each followed by that lane's refill. Returns the new output
 /// position.
 #[inline(always)]
-fn stored(lanes: &mut Lanes<'_>, out: &mut [u8], pos: usize) -> Result<usize, Fail> {
+fn stored<R: Rounds>(
+    lanes: &mut Lanes<'_>,
+    out: &mut [u8],
+    pos: usize,
+    r: R,
+) -> Result<usize, Fail> {
     let len = lanes.bits(0, 16) as usize;
     if len == 0 {
         lanes.refill(0)?;
@@ -902,7 +929,8 @@ fn stored(lanes: &mut Lanes<'_>, out: &mut [u8], pos: usize) -> Result<usize, Fa
         lanes.refill(j)?;
     }
     let mut j = first;
-    j += stored_groups(lanes, &mut dst[first..]);
+    let (slot, shift) = stored_layout(&lanes.buf);
+    j += r.stored_groups(lanes, &mut dst[first..], &slot, &shift);
     while j < len {
         let lane = j % LANES;
         dst[j] = lanes.bits(lane, 8) as u8;
@@ -912,38 +940,48 @@ fn stored(lanes: &mut Lanes<'_>, out: &mut [u8], pos: usize) -> Result<usize, Fa
     Ok(pos + len)
 }
 
-/// Copies whole 128-byte groups of a stored block (four rounds of 32
-/// turns), starting at lane 0 with every lane holding at least 32 bits.
-/// Returns the bytes written (a multiple of 128), leaving the tail to the
-/// byte loop.
+/// Each lane's word slot inside a 128-byte group of a stored block and its
+/// `fill - 32`, for a stored block at lane 0 with every lane holding at
+/// least 32 bits.
 ///
 /// In four rounds lane `i` outputs exactly the low 32 bits of its buffer
 /// and refills exactly once, in round `(n[i] - 32) / 8`; the buffer ends
 /// with the same fill `n[i]`. So the order in which the 32 lanes take the
 /// group's 32 words is the same for every group of the block: lanes
 /// refilling in round 0 first (in lane order), then round 1, and so on.
-#[inline(always)]
-fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
-    let groups = (dst.len() / (4 * LANES)).min((lanes.src.len() - lanes.p) / (4 * LANES));
-    if groups == 0 {
-        return 0;
+pub(crate) fn stored_layout(buf: &[u64; LANES]) -> ([u32; LANES], [u32; LANES]) {
+    let mut shift = [0u32; LANES];
+    for (s, &b) in shift.iter_mut().zip(buf) {
+        *s = fill(b).saturating_sub(32) % 32;
     }
-    // Word slot of each lane inside a group.
-    let mut slot = [0usize; LANES];
     // (slot[lane] < 32 always: `next` counts the 32 lanes once each.)
+    let mut slot = [0u32; LANES];
     let mut next = 0;
     for round in 0..4 {
-        for (lane, s) in slot.iter_mut().enumerate() {
-            if (fill(lanes.buf[lane]) - 32) / 8 == round {
+        for (s, &r) in slot.iter_mut().zip(&shift) {
+            if r / 8 == round {
                 *s = next;
                 next += 1;
             }
         }
     }
-    debug_assert_eq!(next, LANES);
-    let mut shift = [0u32; LANES];
-    for (s, &b) in shift.iter_mut().zip(&lanes.buf) {
-        *s = fill(b) - 32;
+    debug_assert_eq!(next, LANES as u32);
+    (slot, shift)
+}
+
+/// Copies whole 128-byte groups of a stored block (four rounds of 32
+/// turns) with the layout of [`stored_layout`]. Returns the bytes written
+/// (a multiple of 128), leaving the tail to the byte loop.
+#[inline(always)]
+pub(crate) fn stored_groups(
+    lanes: &mut Lanes<'_>,
+    dst: &mut [u8],
+    slot: &[u32; LANES],
+    shift: &[u32; LANES],
+) -> usize {
+    let groups = (dst.len() / (4 * LANES)).min((lanes.src.len() - lanes.p) / (4 * LANES));
+    if groups == 0 {
+        return 0;
     }
     let mut v = [0u32; LANES];
     for (g, chunk) in dst.chunks_exact_mut(4 * LANES).take(groups).enumerate() {
@@ -957,7 +995,7 @@ fn stored_groups(lanes: &mut Lanes<'_>, dst: &mut [u8]) -> usize {
             let b = lanes.buf[lane];
             v[lane] = b as u32;
             // (The mask keeps the index provably inside the 128 bytes.)
-            let s = (4 * slot[lane]) & (4 * LANES - 4);
+            let s = (4 * slot[lane] as usize) & (4 * LANES - 4);
             let w = u32::from_le_bytes([words[s], words[s + 1], words[s + 2], words[s + 3]]);
             // Drop the 32 bits written out, insert the word above the rest
             // (the sentinel moves back up to where it was).

@@ -39,6 +39,8 @@ mod huffman;
 mod jobs;
 #[cfg(target_arch = "x86_64")]
 mod round;
+#[cfg(target_arch = "x86_64")]
+mod stored;
 mod transpose;
 mod words;
 

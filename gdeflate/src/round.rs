@@ -345,7 +345,8 @@ fn subtables<const N: usize, const MAIN_BITS: i32>(
     (e2, win2, pre)
 }
 
-/// AVX2 whole-round decoding for the tile decoder ([`Rounds`]). A value
+/// AVX2 whole-round decoding for the tile decoder ([`Rounds`]): Huffman
+/// rounds here, stored-block groups in `stored`. A value
 /// exists only on a CPU that has AVX2, BMI1, BMI2, LZCNT and POPCNT (see
 /// `cpu`).
 #[derive(Clone, Copy, Debug)]
@@ -392,6 +393,20 @@ impl Rounds for Avx2 {
                 dt,
             )
         };
+    }
+
+    #[inline(always)]
+    fn stored_groups(
+        self,
+        lanes: &mut Lanes<'_>,
+        dst: &mut [u8],
+        slot: &[u32; LANES],
+        shift: &[u32; LANES],
+    ) -> usize {
+        // SAFETY: an `Avx2` value exists only where the CPU has AVX2 (its
+        // constructor is unsafe with that contract), the feature
+        // `stored_groups` is compiled for.
+        unsafe { crate::stored::stored_groups(lanes, dst, slot, shift) }
     }
 }
 
