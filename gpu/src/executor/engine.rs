@@ -702,6 +702,15 @@ impl Submitter {
                 let r = self.gds_read(cufile, base, s);
                 results.push(r);
             }
+            // The copies of memory sources and refused files (`cuMemcpyHtoD` from pageable
+            // memory) may still be in flight when their calls return; the decode reads the slot
+            // through Vulkan, which does not wait for CUDA work.
+            let (cuda, _) = self.e.cuda.as_ref().expect("GDS route has CUDA");
+            if let Err(e) = cuda.synchronize() {
+                for r in results.iter_mut() {
+                    *r = Err(cuda_error("cuCtxSynchronize", &e));
+                }
+            }
         } else {
             let host = slot.stage.host_ptr().expect("host staging is mapped");
             let mut ops = Vec::new();

@@ -389,6 +389,16 @@ impl Cuda {
         })
     }
 
+    /// Waits until every operation issued in the context has finished.
+    /// `cuMemcpyHtoD` from pageable memory may return before its DMA
+    /// reaches the device, so another API (Vulkan) must not read what it
+    /// wrote before this returns.
+    pub fn synchronize(&self) -> Result<(), CuFileError> {
+        self.make_current()?;
+        // SAFETY: no arguments; the context is current on this thread.
+        cuda_check("cuCtxSynchronize", unsafe { (self.lib.ctx_synchronize)() })
+    }
+
     /// Copies host bytes to device address `dst`.
     pub fn copy_to_device(&self, dst: u64, src: &[u8]) -> Result<(), CuFileError> {
         self.make_current()?;
