@@ -55,8 +55,11 @@ fn bytes(len: usize, seed: u64, text: bool) -> Vec<u8> {
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A directory of its own: tests running in parallel may share a tag.
     fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("ds-gpu-exec-{tag}-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ds-gpu-exec-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).expect("temp dir");
         TempDir(p)
     }
