@@ -9,7 +9,8 @@
 //! - distance 2..7: load 8 bytes at `dst - dist`, store at `dst`, advance
 //!   both by `dist`: each step adds `dist` correct bytes.
 //!
-//! Near the end of the tile the copy is exact.
+//! Near the end of the tile only the last [`WILD_COPY_SLACK`] bytes of a
+//! match are copied one by one.
 #![allow(unsafe_code)]
 
 /// Room needed after a match for the 8-byte-step copies: the unconditional
@@ -47,38 +48,56 @@ pub(crate) fn copy_match(out: &mut [u8], pos: usize, dist: usize, len: usize) {
     debug_assert!(dist >= 1 && dist <= pos && pos <= out.len() && len <= out.len() - pos);
     let end = pos + len;
     if out.len() - end >= WILD_COPY_SLACK {
-        // Every store below starts before `end` (or at pos + 8 < end + 8)
-        // and so ends before end + 8 <= out.len(); loads start at least
-        // `dist` bytes before their store.
-        if dist >= 8 {
-            store8(out, pos, load8(out, pos - dist));
-            store8(out, pos + 8, load8(out, pos + 8 - dist));
-            let mut at = pos + 16;
-            while at < end {
-                store8(out, at, load8(out, at - dist));
-                at += 8;
-            }
-        } else if dist == 1 {
-            let v = u64::from(out[pos - 1]) * 0x0101_0101_0101_0101;
-            store8(out, pos, v);
-            store8(out, pos + 8, v);
-            let mut at = pos + 16;
-            while at < end {
-                store8(out, at, v);
-                at += 8;
-            }
-        } else {
-            let mut at = pos;
-            while at < end {
-                store8(out, at, load8(out, at - dist));
-                at += dist;
-            }
-        }
+        wild_copy(out, pos, dist, end);
     } else if dist >= len {
         out.copy_within(pos - dist..pos - dist + len, pos);
     } else {
-        for i in pos..end {
+        // Near the tile end, an overlapping match (a long run ending the
+        // tile is common): all but its last WILD_COPY_SLACK bytes in
+        // 8-byte steps, whose overrun lands in those bytes, then those
+        // bytes one by one.
+        let mut from = pos;
+        if len > WILD_COPY_SLACK {
+            from = end - WILD_COPY_SLACK;
+            wild_copy(out, pos, dist, from);
+        }
+        for i in from..end {
             out[i] = out[i - dist];
+        }
+    }
+}
+
+/// The 8-byte-step copy of `pos..end` from `dist` bytes back (see the
+/// module comment). The caller guarantees `1 <= dist <= pos < end` and
+/// `end + WILD_COPY_SLACK <= out.len()`.
+#[inline(always)]
+fn wild_copy(out: &mut [u8], pos: usize, dist: usize, end: usize) {
+    debug_assert!(dist >= 1 && dist <= pos && pos < end && end + WILD_COPY_SLACK <= out.len());
+    // Every store below starts before `end` (or at pos + 8 < end + 8) and
+    // so ends before end + 8 <= out.len(); loads start at least `dist`
+    // bytes before their store.
+    if dist >= 8 {
+        store8(out, pos, load8(out, pos - dist));
+        store8(out, pos + 8, load8(out, pos + 8 - dist));
+        let mut at = pos + 16;
+        while at < end {
+            store8(out, at, load8(out, at - dist));
+            at += 8;
+        }
+    } else if dist == 1 {
+        let v = u64::from(out[pos - 1]) * 0x0101_0101_0101_0101;
+        store8(out, pos, v);
+        store8(out, pos + 8, v);
+        let mut at = pos + 16;
+        while at < end {
+            store8(out, at, v);
+            at += 8;
+        }
+    } else {
+        let mut at = pos;
+        while at < end {
+            store8(out, at, load8(out, at - dist));
+            at += dist;
         }
     }
 }
@@ -129,4 +148,34 @@ pub(crate) fn store_byte(out: &mut [u8], pos: usize, v: u8) {
     // SAFETY: the caller guarantees pos < out.len(), so `to` points into
     // `out`.
     unsafe { to.write(v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every match (distance, length, position) in a 96-byte buffer, so
+    /// every distance to the end: the same bytes as the byte-by-byte
+    /// definition, and nothing written past the match but within the
+    /// copy's slack (the bytes after `end + WILD_COPY_SLACK` are intact).
+    #[test]
+    fn copy_match_equals_bytewise_copy() {
+        const N: usize = 96;
+        let base: [u8; N] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5A);
+        for pos in 1..N - 3 {
+            for dist in 1..=pos {
+                for len in 3..=N - pos {
+                    let mut got = base;
+                    let mut want = base;
+                    copy_match(&mut got, pos, dist, len);
+                    for i in pos..pos + len {
+                        want[i] = want[i - dist];
+                    }
+                    assert_eq!(got[..pos + len], want[..pos + len], "{pos} {dist} {len}");
+                    let tail = (pos + len + WILD_COPY_SLACK).min(N);
+                    assert_eq!(got[tail..], base[tail..], "{pos} {dist} {len}");
+                }
+            }
+        }
+    }
 }
