@@ -10,8 +10,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::PathBuf;
+use common::{bytes, sha, TempDir};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,62 +22,9 @@ use ds_gpu::{vk, CommandPool, GpuBuffer, GpuError, MemoryKind, TimelineSemaphore
 use ds_os_linux::{
     Backend, EntryStatus, Fence, FileRef, Outcome, Queue, Request, RequestErrorKind, StatusArray,
 };
-use sha2::{Digest, Sha256};
 
 /// Slot size in these tests: small, so large requests span several batches.
 const SLOT: u64 = 256 << 10;
-
-fn sha(b: &[u8]) -> [u8; 32] {
-    Sha256::digest(b).into()
-}
-
-/// Deterministic test bytes: text-like (compressible) or noise.
-fn bytes(len: usize, seed: u64, text: bool) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let words = [
-        "tile ", "stream ", "texture ", "mesh ", "GPU ", "queue ", "lane ", "block ",
-    ];
-    let mut out = Vec::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if text {
-            out.extend_from_slice(words[(x % 8) as usize].as_bytes());
-        } else {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    out.truncate(len);
-    out
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A directory of its own: tests running in parallel may share a tag.
-    fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("ds-gpu-exec-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::File::create(&p)
-            .and_then(|mut f| f.write_all(data))
-            .expect("write test file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Copies `len` bytes of `src` at `offset` back to the host (a plain transfer, no pipeline).
 fn readback(ctx: &Arc<VulkanContext>, src: vk::Buffer, offset: u64, len: u64) -> Vec<u8> {

@@ -6,64 +6,18 @@
 //! cancel of a submission in flight waits for it. No wgpu validation error may be raised.
 #![cfg(feature = "wgpu")]
 
-use std::io::Write;
-use std::path::PathBuf;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{bytes, sha, TempDir};
 use ds_gpu::executor::ExecutorStats;
 use ds_gpu::wgpu_backend::{create_device, WgpuConfig, WgpuExecutor};
-use ds_os_linux::{Backend, FileRef, Outcome, Queue, Request, RequestErrorKind};
-use sha2::{Digest, Sha256};
+use ds_os_linux::{Backend, Outcome, Queue, Request, RequestErrorKind};
 
 const STAGING: u64 = 512 << 10;
-
-fn sha(b: &[u8]) -> [u8; 32] {
-    Sha256::digest(b).into()
-}
-
-fn bytes(len: usize, seed: u64, text: bool) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let words = ["wgpu ", "naga ", "tile ", "queue ", "lane "];
-    let mut out = Vec::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if text {
-            out.extend_from_slice(words[(x % 5) as usize].as_bytes());
-        } else {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    out.truncate(len);
-    out
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("ds-wgpu-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-
-    fn file(&self, name: &str, data: &[u8]) -> FileRef {
-        let p = self.0.join(name);
-        std::fs::File::create(&p)
-            .and_then(|mut f| f.write_all(data))
-            .expect("write");
-        FileRef::open(&p).expect("open")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn device() -> Option<(wgpu::Device, wgpu::Queue)> {
     match create_device(wgpu::Backends::VULKAN) {

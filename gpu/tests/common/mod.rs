@@ -1,5 +1,6 @@
 //! Shared test helpers: a validated Vulkan context (or a printed skip), the shared-data folder,
-//! and the rule that no validation message may appear.
+//! the rule that no validation message may appear, and the executors' test data (deterministic
+//! bytes, SHA-256, temporary files).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -77,4 +78,66 @@ pub fn data_dir() -> PathBuf {
 /// A vector committed under `gpu/tests/data`.
 pub fn data(name: &str) -> PathBuf {
     data_dir().join(name)
+}
+
+/// SHA-256 of `b`.
+pub fn sha(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).into()
+}
+
+/// Deterministic test bytes: text-like (compressible) or noise.
+pub fn bytes(len: usize, seed: u64, text: bool) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let words = [
+        "tile ", "stream ", "texture ", "mesh ", "GPU ", "queue ", "lane ", "block ",
+    ];
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if text {
+            out.extend_from_slice(words[(x % 8) as usize].as_bytes());
+        } else {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A directory of its own: tests running in parallel may share a tag.
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ds-gpu-test-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+
+    /// Writes `data` to the file `name` in the directory.
+    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        use std::io::Write;
+        let p = self.0.join(name);
+        std::fs::File::create(&p)
+            .and_then(|mut f| f.write_all(data))
+            .expect("write test file");
+        p
+    }
+
+    /// Writes `data` to the file `name` and opens it for requests.
+    pub fn file(&self, name: &str, data: &[u8]) -> ds_os_linux::FileRef {
+        ds_os_linux::FileRef::open(self.write(name, data)).expect("open test file")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
