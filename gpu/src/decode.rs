@@ -53,7 +53,7 @@ pub enum TableFormat {
     /// memory per workgroup).
     Wide,
     /// 16-bit entries, symbol and code length (3 KiB): more workgroups fit on a GPU core, each
-    /// token costs a few ALU operations more. The default: on the H100 it decodes 1.3-1.9x
+    /// token costs a few ALU operations more. The default: on the H100 it decodes 1.16-1.9x
     /// faster than `Wide` at every batch size (docs/benchmarks.md, device run 6).
     #[default]
     Packed16,
