@@ -103,14 +103,19 @@ fn wild_copy(out: &mut [u8], pos: usize, dist: usize, end: usize) {
 }
 
 /// The packed literal bytes of one round (at most 32), with room for
-/// 32-byte reads past them.
+/// 32-byte reads past them, and a scratch buffer for empty runs.
 pub(crate) struct Literals {
     bytes: [u8; 64],
+    /// Where [`Literals::copy_run`] puts an empty run.
+    scratch: [u8; 32],
 }
 
 impl Literals {
     pub(crate) fn new() -> Self {
-        Literals { bytes: [0; 64] }
+        Literals {
+            bytes: [0; 64],
+            scratch: [0; 32],
+        }
     }
 
     /// Stores 8 bytes at `at` (`at <= 24`, checked).
@@ -121,20 +126,27 @@ impl Literals {
         }
     }
 
-    /// Copies bytes `from..from + 32` to `out[at..at + 32]` (a run of
-    /// literals, of which only the first few may be real: the rest is
-    /// overwritten by later items). The caller guarantees
-    /// `at + 32 <= out.len()`; `from <= 32` is checked.
+    /// Copies bytes `from..from + 32` to `out[at..at + 32]`: a run of `n`
+    /// literals, the rest being overwritten by later items. An empty run
+    /// goes to a scratch buffer instead of `out`, without a branch: its 32
+    /// bytes of nothing would otherwise be a store in flight under the
+    /// next match's source, and a load overlapping several stores has to
+    /// wait for them. The caller guarantees `at + 32 <= out.len()`;
+    /// `from <= 32` is checked.
     #[inline(always)]
-    pub(crate) fn copy_to(&self, from: usize, out: &mut [u8], at: usize) {
+    pub(crate) fn copy_run(&mut self, from: usize, n: usize, out: &mut [u8], at: usize) {
         debug_assert!(at + 32 <= out.len() && from <= 32);
         let Some(run) = self.bytes.get(from..from + 32) else {
             return;
         };
-        let to = out.as_mut_ptr().wrapping_add(at);
-        // SAFETY: `run` is 32 bytes of `self.bytes` and the caller
-        // guarantees at + 32 <= out.len(), so the 32 bytes at `to` lie
-        // inside `out`; the two are distinct borrows and do not overlap.
+        let to = if n != 0 {
+            out.as_mut_ptr().wrapping_add(at)
+        } else {
+            self.scratch.as_mut_ptr()
+        };
+        // SAFETY: `run` is 32 bytes of `self.bytes`; `to` is either 32
+        // bytes inside `out` (the caller guarantees at + 32 <= out.len())
+        // or the 32-byte `self.scratch`, distinct from `run` and `out`.
         unsafe { core::ptr::copy_nonoverlapping(run.as_ptr(), to, 32) }
     }
 }

@@ -18,7 +18,10 @@
 //!   "expand");
 //! * literal bytes are packed by one `vpshufb` with per-group indices from
 //!   a 256-entry table and stored eight bytes per group; rounds with
-//!   matches store the packed literals between the matches;
+//!   matches store the packed literals between the matches, 32 bytes per
+//!   run, and an empty run (the usual case on text) into a scratch buffer
+//!   instead of the output, without a branch, so that the next match's
+//!   source load does not overlap a pointless store still in flight;
 //! * bounds checks are hoisted to once per round: a round reads at most
 //!   [`ROUND_INPUT`] payload bytes and, before and after every match,
 //!   [`ROUND_ROOM`] output bytes must remain, so no literal store or word
@@ -630,7 +633,7 @@ pub(crate) fn rounds(
                 let j = rem.trailing_zeros() as usize % LANES;
                 rem &= rem - 1;
                 let before = (lit_mask & ((1u32 << j) - 1)).count_ones() as usize;
-                lits.copy_to(written, out, at);
+                lits.copy_run(written, before - written, out, at);
                 at += before - written;
                 written = before;
                 let len = lens[j] as usize;
@@ -647,7 +650,7 @@ pub(crate) fn rounds(
             if !ok {
                 break;
             }
-            lits.copy_to(written, out, at);
+            lits.copy_run(written, nlit - written, out, at);
             at += nlit - written;
         }
         // Commit the round.
