@@ -6,11 +6,8 @@
 //!
 //! Workers are scoped threads that claim the next tile index from a shared
 //! counter (tiles differ in cost, so this balances load by itself). The
-//! compressed stream is assembled here from per-tile pages
-//! ([`ds_gdeflate::encode::Encoder::compress_tile`]), in the container
-//! layout of SPEC §2: an 8-byte header, a table of 32-bit words (word 0 =
-//! compressed size of the last tile, word i = offset of tile i in the
-//! payload area), then the pages in tile order. Pages depend only on their
+//! per-tile pages ([`ds_gdeflate::encode::Encoder::compress_tile`]) become a
+//! stream with [`ds_gdeflate::encode::assemble`]. Pages depend only on their
 //! tile and the level, so the result is byte-identical to
 //! `ds_gdeflate::encode::compress` for any thread count (a test checks it).
 
@@ -114,41 +111,7 @@ pub fn compress(input: &[u8], level: u8, run: &Run<'_>) -> Result<Vec<u8>, CliEr
         .into_iter()
         .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
         .collect();
-    assemble(input.len(), &pages).map_err(encode_err)
-}
-
-/// Builds the tile-stream container around per-tile pages.
-pub fn assemble(len: usize, pages: &[Vec<u8>]) -> Result<Vec<u8>, EncodeError> {
-    let tiles = pages.len();
-    debug_assert_eq!(tiles, len.div_ceil(TILE_SIZE));
-    let table_end = 8 + 4 * tiles;
-    let total: usize = pages.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(table_end + total);
-    // Header: codec id 4, magic 4 ^ 0xFF, tile count, then tileSizeIdx = 1
-    // in bits 0-1 and the last tile's size (0 = a full tile) in bits 2-19.
-    out.extend_from_slice(&[4, 0xFB]);
-    out.extend_from_slice(&(tiles as u16).to_le_bytes());
-    let word2 = 1u32 | (((len % TILE_SIZE) as u32) << 2);
-    out.extend_from_slice(&word2.to_le_bytes());
-    let last = pages.last().map_or(0, Vec::len);
-    out.extend_from_slice(&(last as u32).to_le_bytes());
-    let mut offset = 0u64;
-    for (i, p) in pages.iter().enumerate() {
-        if i > 0 {
-            let v = u32::try_from(offset)
-                .map_err(|_| EncodeError::OffsetOverflow { tile: i, offset })?;
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        offset += p.len() as u64;
-    }
-    if tiles == 0 {
-        // The table of an empty stream has no entries at all.
-        out.truncate(8);
-    }
-    for p in pages {
-        out.extend_from_slice(p);
-    }
-    Ok(out)
+    ds_gdeflate::encode::assemble(input.len(), &pages).map_err(encode_err)
 }
 
 /// Decompresses a whole stream into a new buffer. Errors name the tile, the

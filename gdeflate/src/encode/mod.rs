@@ -96,6 +96,14 @@ pub enum EncodeError {
         /// Its offset from the start of the tile data.
         offset: u64,
     },
+    /// [`assemble`] was given a number of tile payloads other than the
+    /// input length's tile count.
+    PayloadCount {
+        /// Tiles of the input length.
+        tiles: usize,
+        /// Payloads given.
+        payloads: usize,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -132,6 +140,10 @@ impl fmt::Display for EncodeError {
             EncodeError::OffsetOverflow { tile, offset } => write!(
                 f,
                 "tile {tile} starts at offset {offset}, beyond the 32-bit tile table"
+            ),
+            EncodeError::PayloadCount { tiles, payloads } => write!(
+                f,
+                "{payloads} tile payloads given for an input of {tiles} tiles"
             ),
         }
     }
@@ -346,12 +358,27 @@ pub fn compress_parallel(input: &[u8], level: u8, threads: usize) -> Result<Vec<
     for (i, p) in parts.into_iter().flatten() {
         payloads[i] = p;
     }
+    assemble(input.len(), &payloads)
+}
+
+/// Builds the tile stream of `len` input bytes from its tiles' payloads
+/// ([`compress_tile`] output, in tile order), for callers that compress
+/// tiles on their own threads or job system. With the payloads of one
+/// level, the result is byte-identical to [`compress`].
+pub fn assemble(len: usize, payloads: &[Vec<u8>]) -> Result<Vec<u8>, EncodeError> {
+    let tiles = tile_count(len)?;
+    if payloads.len() != tiles {
+        return Err(EncodeError::PayloadCount {
+            tiles,
+            payloads: payloads.len(),
+        });
+    }
     let total: usize = payloads.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(HEADER_LEN + 4 * tiles + total);
-    out.extend_from_slice(&header(input.len(), tiles));
+    out.extend_from_slice(&header(len, tiles));
     out.resize(HEADER_LEN + 4 * tiles, 0);
     let sizes: Vec<usize> = payloads.iter().map(Vec::len).collect();
-    for p in &payloads {
+    for p in payloads {
         out.extend_from_slice(p);
     }
     write_table(&mut out, &sizes)?;
@@ -409,5 +436,37 @@ mod tests {
         assert_eq!(header(65537, 2), [4, 0xFB, 2, 0, 5, 0, 0, 0]);
         assert_eq!(header(65536, 1), [4, 0xFB, 1, 0, 1, 0, 0, 0]);
         assert_eq!(header(0, 0), [4, 0xFB, 0, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn assembled_tiles_equal_the_whole_stream() {
+        let input: Vec<u8> = (0..2 * TILE_SIZE + 300)
+            .map(|i| ((i % 251) ^ (i / 7)) as u8)
+            .collect();
+        for len in [0, 1, TILE_SIZE, input.len()] {
+            let data = &input[..len];
+            let pages: Vec<Vec<u8>> = data
+                .chunks(TILE_SIZE)
+                .map(|t| {
+                    let mut page = Vec::new();
+                    compress_tile(t, 6, &mut page).unwrap();
+                    page
+                })
+                .collect();
+            assert_eq!(assemble(len, &pages).unwrap(), compress(data, 6).unwrap());
+        }
+        let one = vec![vec![0u8; 4]];
+        let err = assemble(2 * TILE_SIZE, &one).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::PayloadCount {
+                tiles: 2,
+                payloads: 1
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "1 tile payloads given for an input of 2 tiles"
+        );
     }
 }
