@@ -64,10 +64,10 @@ use crate::huffman::{DIST_BITS, DIST_ENOUGH, LITERAL, LITLEN_BITS, LITLEN_TABLE_
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_and_si256, _mm256_blendv_epi8, _mm256_castsi256_ps,
     _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, _mm256_cvtepu8_epi32, _mm256_loadu_si256,
-    _mm256_mask_i32gather_epi32, _mm256_min_epu32, _mm256_movemask_ps, _mm256_or_si256,
-    _mm256_packus_epi16, _mm256_packus_epi32, _mm256_permutevar8x32_epi32, _mm256_set1_epi32,
-    _mm256_set_epi64x, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_slli_epi32, _mm256_sllv_epi32, _mm256_srai_epi32, _mm256_srli_epi32, _mm256_srlv_epi32,
+    _mm256_min_epu32, _mm256_movemask_ps, _mm256_or_si256, _mm256_packus_epi16,
+    _mm256_packus_epi32, _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_set_epi64x,
+    _mm256_setr_epi32, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_slli_epi32,
+    _mm256_sllv_epi32, _mm256_srai_epi32, _mm256_srli_epi32, _mm256_srlv_epi32,
     _mm256_storeu_si256, _mm256_sub_epi32, _mm_cvtsi64_si128, _mm_loadu_si128, _mm_shuffle_epi8,
     _mm_storeu_si128,
 };
@@ -298,26 +298,12 @@ fn signs(v: __m256i) -> u32 {
 #[target_feature(enable = "avx2")]
 #[inline]
 fn lookup<const N: usize>(table: &[u32; N], idx: __m256i, mask: __m256i, src: __m256i) -> __m256i {
-    if HW_GATHER {
-        debug_assert!({
-            let mut a = [0u32; LANES];
-            store8(&mut a, 0, idx);
-            a[..GROUP].iter().all(|&i| (i as usize) < N)
-        });
-        // SAFETY: the callers bound every index below N (masked with a table's
-        // main-index mask, or clamped with `vpminud`), so every lane reads
-        // inside `table`; lanes outside `mask` read nothing.
-        unsafe { _mm256_mask_i32gather_epi32::<4>(src, table.as_ptr().cast(), idx, mask) }
-    } else {
-        let mut a = [0u32; LANES];
-        store8(&mut a, 0, idx);
-        let t = |k: usize| table[(a[k] as usize).min(N - 1)] as i32;
-        let v = _mm256_setr_epi32(t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7));
-        _mm256_blendv_epi8(src, v, _mm256_srai_epi32::<31>(mask))
-    }
+    let mut a = [0u32; LANES];
+    store8(&mut a, 0, idx);
+    let t = |k: usize| table[(a[k] as usize).min(N - 1)] as i32;
+    let v = _mm256_setr_epi32(t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7));
+    _mm256_blendv_epi8(src, v, _mm256_srai_epi32::<31>(mask))
 }
-
-const HW_GATHER: bool = false;
 
 /// Resolves the subtable pointers among `e` (lanes whose entries have both
 /// the exceptional and the subtable flag): looks up the subtable entry
