@@ -267,9 +267,10 @@ impl Error {
         use ds_gdeflate::encode::EncodeError as E;
         match e {
             E::OutputTooSmall { .. } => Error::new(DS_ERR_BUFFER_TOO_SMALL, e.to_string()),
-            E::BadLevel { .. } | E::InputTooLarge { .. } | E::TileTooLarge { .. } => {
-                Error::invalid(e.to_string())
-            }
+            E::BadLevel { .. }
+            | E::InputTooLarge { .. }
+            | E::TileTooLarge { .. }
+            | E::PayloadCount { .. } => Error::invalid(e.to_string()),
             E::OffsetOverflow { .. } => Error::new(DS_ERR_TOO_LARGE, e.to_string()),
         }
     }
