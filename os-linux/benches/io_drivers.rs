@@ -34,6 +34,10 @@
 
 #![allow(unsafe_code)]
 
+mod support;
+
+use support::process_cpu;
+
 use ds_os_linux::aligned::AlignedBuf;
 use ds_os_linux::{
     Backend, FileRef, PreadConfig, Queue, QueueBuilder, Request, UringConfig, UringStats,
@@ -87,19 +91,6 @@ struct Rate {
     /// CPU time of this process (all threads, user + system) per request,
     /// in microseconds; not measured for fio.
     cpu_us: Option<f64>,
-}
-
-/// CPU time used by this process so far (all threads, user + system).
-fn process_cpu() -> Duration {
-    // SAFETY: `rusage` is plain old data (integers and timevals), for
-    // which all-zero bytes are a valid value.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `u` is a valid, writable `rusage`; for RUSAGE_SELF getrusage
-    // only fills it in.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    debug_assert_eq!(rc, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// Shared state of a closed-loop run.

@@ -14,7 +14,9 @@
 //! docs/benchmarks.md, section "Request runtime"). `DS_BENCH_SCALE=0.1`
 //! shortens it.
 
-#![allow(unsafe_code)]
+mod support;
+
+use support::process_cpu;
 
 use ds_os_linux::{Backend, FileRef, PreadConfig, Queue, QueueBuilder, Request, UringConfig};
 use std::os::fd::AsFd;
@@ -109,19 +111,6 @@ impl Exec {
             .build()
             .unwrap()
     }
-}
-
-/// CPU time used by this process so far (all threads, user + system).
-fn process_cpu() -> Duration {
-    // SAFETY: `rusage` is plain old data (integers and timevals), for
-    // which all-zero bytes are a valid value.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `u` is a valid, writable `rusage`; for RUSAGE_SELF getrusage
-    // only fills it in.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    debug_assert_eq!(rc, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// Runs `f`, returning its result and the process CPU time per request
